@@ -71,6 +71,7 @@ class ContainerSpec:
     log_max_size: int = 0  # bytes, 0 = unlimited
     log_max_file: int = 1
     stop_signal: str = "SIGTERM"
+    cgroup_parent: str = "dockyard"  # cgroup is <parent>/<id> under every controller
     sysctls: dict[str, str] = field(default_factory=dict)
     ulimits: list[dict[str, Any]] = field(default_factory=list)  # Docker's {"Name","Soft","Hard"}
 
