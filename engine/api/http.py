@@ -1,0 +1,370 @@
+"""A small HTTP/1.1 server on a unix socket, shaped for the Docker Engine API.
+
+Docker's API needs three things a plain request/response server lacks:
+chunked streaming replies (pull progress, logs -f, events), connection
+hijacking (attach and exec start upgrade the socket to a raw stream) and
+version-prefixed paths (`/v1.50/containers/json`). http.server gives us
+HTTP/1.1 parsing and keep-alive; everything else lives here, so routes only
+ever see a `Request` and return a `Reply`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import socketserver
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from engine.errors import EngineError, InvalidParameter
+
+log = logging.getLogger("engine.api")
+
+API_VERSION = "1.47"
+MIN_API_VERSION = "1.24"
+_VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+
+
+class ChunkedReader:
+    """Reads a chunked request body as a plain stream (docker load, build)."""
+
+    def __init__(self, rfile: BinaryIO) -> None:
+        self.rfile = rfile
+        self.left = 0
+        self.done = False
+
+    def read(self, n: int = -1) -> bytes:
+        out = bytearray()
+        while not self.done and (n < 0 or len(out) < n):
+            if self.left == 0:
+                size_line = self.rfile.readline(1024)
+                if not size_line:
+                    raise InvalidParameter("request body ended inside a chunk")
+                self.left = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if self.left == 0:
+                    self._skip_trailer()
+                    break
+            want = self.left if n < 0 else min(self.left, n - len(out))
+            data = self.rfile.read(want)
+            if not data:
+                raise InvalidParameter("request body ended inside a chunk")
+            out += data
+            self.left -= len(data)
+            if self.left == 0:
+                self.rfile.readline(8)
+        return bytes(out)
+
+    def _skip_trailer(self) -> None:
+        self.done = True
+        while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+            pass
+
+
+class LimitedReader:
+    def __init__(self, rfile: BinaryIO, length: int) -> None:
+        self.rfile = rfile
+        self.left = length
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        want = self.left if n < 0 else min(n, self.left)
+        data = self.rfile.read(want)
+        self.left -= len(data)
+        return data
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: ChunkedReader | LimitedReader
+    version: str
+    params: dict[str, str] = field(default_factory=dict)
+    _json: Any = None
+    _connection: socket.socket | None = None
+
+    def arg(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.arg(name, "")
+        if value == "":
+            return default
+        return value.lower() not in ("0", "false", "no")
+
+    def int_arg(self, name: str, default: int = 0) -> int:
+        value = self.arg(name, "")
+        if value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidParameter(f"invalid value for {name}: {value!r} is not an integer") from None
+
+    def json_arg(self, name: str) -> Any:
+        value = self.arg(name, "")
+        if not value:
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise InvalidParameter(f"invalid JSON in query parameter {name}") from None
+
+    def json(self) -> Any:
+        if self._json is None:
+            raw = self.body.read()
+            if not raw.strip():
+                self._json = {}
+            else:
+                try:
+                    self._json = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise InvalidParameter(f"malformed JSON request body: {exc}") from None
+        return self._json
+
+    def json_object(self) -> dict[str, Any]:
+        body = self.json()
+        if not isinstance(body, dict):
+            raise InvalidParameter("request body must be a JSON object")
+        return body
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON-serialisable, bytes, or None
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StreamReply:
+    """A chunked reply whose chunks come from an iterator (progress, logs, events)."""
+
+    chunks: Iterable[bytes]
+    content_type: str = "application/json"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HijackReply:
+    """Take over the socket: the handler gets it after the upgrade header is sent."""
+
+    run: Callable[[socket.socket, BinaryIO], None]
+    content_type: str = "application/vnd.docker.raw-stream"
+    multiplexed: bool = True
+
+
+Handler = Callable[[Request], Reply | StreamReply | HijackReply]
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        if pattern.endswith("{name*}"):
+            regex = regex.replace("(?P<name>[^/]+)*", "(?P<name>.+)")
+        self.routes.append((method, re.compile(f"^{regex}$"), handler))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+        allowed = False
+        for m, regex, handler in self.routes:
+            found = regex.match(path)
+            if found:
+                if m == method or (method == "HEAD" and m == "GET"):
+                    return handler, {k: unquote(v) for k, v in found.groupdict().items()}
+                allowed = True
+        if allowed:
+            raise MethodNotAllowed(f"method {method} not allowed on {path}")
+        return None
+
+
+class MethodNotAllowed(EngineError):
+    status = 405
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"message": message}).encode() + b"\n"
+
+
+class ApiHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ApiServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s", format % args)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        path, version = url.path, API_VERSION
+        prefixed = _VERSION_PREFIX.match(path)
+        if prefixed:
+            version, path = prefixed.group(1), prefixed.group(2)
+        if len(path) > 1:
+            path = path.rstrip("/")
+        req = Request(
+            method=self.command,
+            path=path,
+            query=parse_qs(url.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self._body_reader(),
+            version=version,
+        )
+        req._connection = self.connection
+        try:
+            reply = self._route(req)
+        except EngineError as exc:
+            reply = Reply(exc.status, {"message": exc.message})
+        except Exception as exc:  # a bug, not bad input: log it, tell the client plainly
+            log.exception("internal error on %s %s", self.command, self.path)
+            reply = Reply(500, {"message": f"internal error: {exc}"})
+        self._drain(req)
+        self._send(reply)
+
+    def _route(self, req: Request) -> Reply | StreamReply | HijackReply:
+        if req.version < MIN_API_VERSION and _VERSION_PREFIX.match(urlsplit(self.path).path):
+            raise InvalidParameter(
+                f"client version {req.version} is too old. Minimum supported API version "
+                f"is {MIN_API_VERSION}, please upgrade your client to a newer version"
+            )
+        found = self.server.router.match(req.method, req.path)
+        if found is None:
+            raise NotFoundPage(f"page not found: {req.method} {req.path}")
+        handler, req.params = found
+        return handler(req)
+
+    def _body_reader(self) -> ChunkedReader | LimitedReader:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return ChunkedReader(self.rfile)  # type: ignore[arg-type]
+        return LimitedReader(self.rfile, int(self.headers.get("Content-Length") or 0))  # type: ignore[arg-type]
+
+    def _drain(self, req: Request) -> None:
+        """Consume an unread body so the next keep-alive request parses cleanly."""
+        try:
+            while req.body.read(1 << 16):
+                pass
+        except (EngineError, OSError):
+            self.close_connection = True
+
+    def _common_headers(self) -> None:
+        self.send_header("Api-Version", API_VERSION)
+        self.send_header("Docker-Experimental", "false")
+        self.send_header("Ostype", "linux")
+        self.send_header("Server", "Dockyard-Engine")
+
+    def _send(self, reply: Reply | StreamReply | HijackReply) -> None:
+        if isinstance(reply, HijackReply):
+            self._hijack(reply)
+        elif isinstance(reply, StreamReply):
+            self._stream(reply)
+        else:
+            self._plain(reply)
+
+    def _plain(self, reply: Reply) -> None:
+        if reply.body is None:
+            data = b""
+        elif isinstance(reply.body, bytes):
+            data = reply.body
+        else:
+            data = json.dumps(reply.body).encode() + b"\n"
+        self.send_response(reply.status)
+        self._common_headers()
+        for k, v in reply.headers.items():
+            self.send_header(k, v)
+        if reply.status not in (204, 304):
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD" and reply.status not in (204, 304):
+            self.wfile.write(data)
+
+    def _stream(self, reply: StreamReply) -> None:
+        self.send_response(reply.status)
+        self._common_headers()
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in reply.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.flush()
+        chunks: Iterator[bytes] = iter(reply.chunks)
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _hijack(self, reply: HijackReply) -> None:
+        upgrade = "upgrade" in self.headers.get("Connection", "").lower()
+        if upgrade:
+            self.send_response(101, "UPGRADED")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", self.headers.get("Upgrade", "tcp"))
+        else:
+            self.send_response(200)
+        self._common_headers()
+        self.send_header("Content-Type", reply.content_type)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            reply.run(self.connection, self.rfile)  # type: ignore[arg-type]
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class NotFoundPage(EngineError):
+    status = 404
+
+
+class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, path: str, router: Router) -> None:
+        self.router = router
+        if os.path.exists(path):
+            os.unlink(path)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        old = os.umask(0o117)  # the socket is born 0660: no window where it is world-writable
+        try:
+            super().__init__(path, ApiHandler)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o660)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, _ = self.socket.accept()
+        return conn, ("unix", 0)

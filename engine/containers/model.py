@@ -1,0 +1,138 @@
+"""The persisted record of one container, and its Docker-shaped views.
+
+The record keeps Docker's own `Config` and `HostConfig` dictionaries (as the
+client sent them, after defaults were merged) next to the `ContainerSpec` the
+runtime needs, so `docker inspect` round-trips what the user asked for while
+the runtime never parses Docker's JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.containers.status import Status
+from engine.runtime.spec import ContainerSpec, ExitStatus
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch; 0 for Docker's zero time or anything unparsable."""
+    if not text or text.startswith("0001-"):
+        return 0.0
+    base, _, frac = text.rstrip("Z").partition(".")
+    try:
+        moment = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return 0.0
+    return moment.timestamp() + (float(f"0.{frac}") if frac.isdigit() else 0.0)
+
+
+@dataclass
+class State:
+    status: Status = Status.CREATED
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    oom_killed: bool = False
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+
+    def to_docker(self) -> dict[str, Any]:
+        return {
+            "Status": self.status.value,
+            "Running": self.status in (Status.RUNNING, Status.PAUSED),
+            "Paused": self.status is Status.PAUSED,
+            "Restarting": self.status is Status.RESTARTING,
+            "OOMKilled": self.oom_killed,
+            "Dead": self.status is Status.DEAD,
+            "Pid": self.pid,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": self.started_at,
+            "FinishedAt": self.finished_at,
+        }
+
+    def record_exit(self, exit: ExitStatus) -> None:
+        self.status = Status.EXITED
+        self.pid = 0
+        self.exit_code = exit.exit_code
+        self.oom_killed = exit.oom_killed
+        self.error = exit.error
+        self.finished_at = exit.finished_at or now_rfc3339()
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    created: str
+    image_id: str
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    spec: ContainerSpec
+    mounts: list[dict[str, Any]]
+    state: State = field(default_factory=State)
+    restart_count: int = 0
+    manually_stopped: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.config.get("Labels") or {})
+
+    @property
+    def image_name(self) -> str:
+        return str(self.config.get("Image", ""))
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "Name": self.name,
+            "Created": self.created,
+            "Image": self.image_id,
+            "Config": self.config,
+            "HostConfig": self.host_config,
+            "Spec": self.spec.to_json(),
+            "Mounts": self.mounts,
+            "State": {**self.state.to_docker(), "Status": self.state.status.value},
+            "RestartCount": self.restart_count,
+            "ManuallyStopped": self.manually_stopped,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Container:
+        st = rec["State"]
+        state = State(
+            status=Status(st["Status"]),
+            pid=st["Pid"],
+            exit_code=st["ExitCode"],
+            error=st["Error"],
+            oom_killed=st["OOMKilled"],
+            started_at=st["StartedAt"],
+            finished_at=st["FinishedAt"],
+        )
+        return cls(
+            id=rec["Id"],
+            name=rec["Name"],
+            created=rec["Created"],
+            image_id=rec["Image"],
+            config=rec["Config"],
+            host_config=rec["HostConfig"],
+            spec=ContainerSpec.from_json(rec["Spec"]),
+            mounts=rec["Mounts"],
+            state=state,
+            restart_count=rec.get("RestartCount", 0),
+            manually_stopped=rec.get("ManuallyStopped", False),
+        )
