@@ -1,0 +1,53 @@
+# Dockyard developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+IMAGES   := .cache/test-images
+RUN_DIR  := $(CURDIR)/.dockyard/run
+ROOT_DIR := $(CURDIR)/.dockyard/root
+SOCK     := $(RUN_DIR)/docker.sock
+PYTEST_ARGS ?=
+BENCH_N  ?= 100
+
+.PHONY: help deps images run test lint typecheck unit integration bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install missing apt packages (as root) and the dev venv at .venv
+	@bash scripts/install_deps.sh
+
+images: ## build the test images (OCI layouts) into .cache/test-images
+	@python3 scripts/build_test_images.py --out $(IMAGES) >/dev/null
+	@echo "test images: $(IMAGES)/{busybox,multilayer,multiarch}"
+
+run: deps images ## start a local registry with the test images, then the engine in the foreground
+	@$(PY) scripts/dev_run.py --root $(ROOT_DIR) --socket $(SOCK) --images $(IMAGES)
+
+lint: deps ## ruff check + ruff format --check
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+typecheck: deps ## mypy --strict on engine/ and machine/
+	@$(VENV)/bin/mypy --strict engine machine
+
+test: deps images lint typecheck ## everything: lint, typecheck, unit and integration tests
+	@$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+
+unit: deps ## only the fast tests (no root needed)
+	@$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+integration: deps images ## only the root/namespace/registry tests
+	@$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+bench: deps images ## container start time vs podman, and BENCH_N idle containers
+	@$(PY) bench/container_start.py
+	@$(PY) bench/scale.py --n $(BENCH_N)
+
+clean: ## remove build outputs, caches and the `make run` state
+	@if grep -qs " $(CURDIR)/.dockyard" /proc/self/mountinfo; then \
+	  echo "mounts remain under .dockyard; stop the engine first" >&2; exit 1; fi
+	rm -rf .cache .dockyard .mypy_cache .ruff_cache .pytest_cache build dist
+	find . -path ./.venv -prune -o -name __pycache__ -type d -exec rm -rf {} +

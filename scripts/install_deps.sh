@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install what `make run`, `make test` and `make bench` need, only where it is missing.
+# Idempotent and quiet: a second run does no network access at all. Needs root for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  python3-venv      # the dev venv
+  busybox-static    # the test images' only binary
+  docker-registry   # local registry for pull tests
+  skopeo umoci      # push and inspect OCI layouts
+  podman runc crun  # peers for benchmarks
+  iproute2 iptables uidmap  # networking and user namespaces
+  apache2-utils     # htpasswd, for registry auth tests
+  make procps util-linux ca-certificates
+)
+# The docker CLI is what users drive the engine with; Debian ships it in docker.io.
+command -v docker >/dev/null 2>&1 || PKGS+=(docker.io)
+
+missing=()
+for pkg in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv: recreate if absent or broken (e.g. built by an interpreter that is gone).
+if ! .venv/bin/python -c "" 2>/dev/null; then
+  rm -rf .venv
+  python3 -m venv .venv
+fi
+stamp=.venv/.dockyard-deps
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  echo "installing python dev dependencies into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi
