@@ -1,0 +1,408 @@
+"""Run our engine daemon as a child process, talk to it, and leave nothing behind.
+
+Why a module of its own: the pytest fixtures (tests/conftest.py) and the benchmarks (bench/)
+start engines the same way, and both must clean up the same things when an engine or a test
+dies half-way: container processes, shims, mounts under the root, cgroups, the temp dir.
+
+Cleanup only ever touches what this run started: container PIDs recorded under *this*
+engine's root, shims whose command line names *this* root, cgroups under *this* engine's
+unique cgroup parent, mounts under *this* root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHIM_MARKER = "engine.runtime.shim"
+CGROUP_FS = Path("/sys/fs/cgroup")
+_seq = itertools.count(1)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket: enough for /_ping and JSON calls."""
+
+    def __init__(self, path: str | os.PathLike[str], timeout: float = 10.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def api_call(
+    sock_path: str | os.PathLike[str],
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 10.0,
+) -> tuple[int, Any]:
+    """One request; returns (status, decoded JSON or text or None)."""
+    conn = UnixHTTPConnection(sock_path, timeout=timeout)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        conn.request(method, path, body=payload, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    if not raw:
+        return resp.status, None
+    try:
+        return resp.status, json.loads(raw)
+    except ValueError:
+        return resp.status, raw.decode(errors="replace")
+
+
+class EngineStartError(RuntimeError):
+    pass
+
+
+class EngineProcess:
+    """One engine daemon in its own short temp dir (unix socket paths must stay < 108 bytes).
+
+    Layout: <dir>/root (--root), <dir>/docker.sock, <dir>/engine.log, <dir>/docker-config.
+    """
+
+    def __init__(self, base: Path | None = None, cgroup_parent: str | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="dy-", dir=base or "/tmp"))
+        self.root = self.dir / "root"
+        self.socket = self.dir / "docker.sock"
+        self.log_path = self.dir / "engine.log"
+        self.config_dir = self.dir / "docker-config"
+        self.config_dir.mkdir()
+        self.cgroup_parent = cgroup_parent or f"dockyard-it-{os.getpid()}-{next(_seq)}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    # -- environment -------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """os.environ plus DOCKER_HOST and a private DOCKER_CONFIG (no user creds leak in)."""
+        env = dict(os.environ)
+        env.pop("DOCKER_CONTEXT", None)
+        env.update(DOCKER_HOST=self.host, DOCKER_CONFIG=str(self.config_dir))
+        return env
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "engine",
+            "serve",
+            "--root",
+            str(self.root),
+            "--host",
+            self.host,
+            "--cgroup-parent",
+            self.cgroup_parent,
+        ]
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the daemon and wait until GET /_ping answers; on failure show the log."""
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        log = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                self.argv(),
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            log.close()
+        self.started_at = time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise EngineStartError(
+                    f"engine exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise EngineStartError(f"engine did not answer /_ping in {timeout}s:\n{self.log_tail()}")
+
+    def ping(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            status, _ = api_call(self.socket, "GET", "/_ping", timeout=2)
+        except OSError:
+            return False
+        return status == 200
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the daemon, then SIGKILL if it lingers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def kill9(self) -> None:
+        """Crash the daemon (containers and shims stay up) to test recovery."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- clients -----------------------------------------------------------------------
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
+        """JSON call that raises on an HTTP error, with the engine's message."""
+        status, data = api_call(self.socket, method, path, body, timeout)
+        if status >= 400:
+            raise AssertionError(f"{method} {path} -> {status}: {data}")
+        return data
+
+    def docker(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real docker CLI against this engine; on failure show output and log."""
+        cmd = ["docker", *args]
+        res = subprocess.run(
+            cmd,
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check and res.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {res.returncode}\nstdout: {res.stdout}\n"
+                f"stderr: {res.stderr}\nengine log:\n{self.log_tail()}"
+            )
+        return res
+
+    # -- cleanup -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop everything this engine started, whatever state it is in. Never raises."""
+        steps = (
+            self._remove_containers_via_api,
+            self.stop,
+            self._kill_recorded_pids,
+            self._kill_shims,
+            self._cleanup_cgroups,
+            self._unmount_root,
+        )
+        for step in steps:
+            with contextlib.suppress(Exception):
+                step()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> EngineProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _remove_containers_via_api(self) -> None:
+        if self.proc is None or self.proc.poll() is not None or not self.ping():
+            return
+        _, items = api_call(self.socket, "GET", "/containers/json?all=1", timeout=10)
+        for item in items or []:
+            cid = item["Id"]
+            with contextlib.suppress(Exception):
+                api_call(self.socket, "POST", f"/containers/{cid}/kill", timeout=10)
+            with contextlib.suppress(Exception):
+                api_call(self.socket, "DELETE", f"/containers/{cid}?force=1&v=1", timeout=20)
+
+    def recorded_pids(self) -> list[int]:
+        """PIDs from <root>/containers/<id>/state.json ("Pid"), best effort."""
+        pids = []
+        for state in (self.root / "containers").glob("*/state.json"):
+            with contextlib.suppress(Exception):
+                pid = int(json.loads(state.read_text()).get("Pid") or 0)
+                if pid > 0:
+                    pids.append(pid)
+        return pids
+
+    def _is_ours(self, pid: int) -> bool:
+        """Guard against PID reuse: it runs in our cgroup parent, or names our root."""
+        try:
+            cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            return False
+        return self.cgroup_parent in cgroups or str(self.root).encode() in cmdline
+
+    def _kill_recorded_pids(self) -> None:
+        for pid in self.recorded_pids():
+            if self._is_ours(pid):
+                kill_quietly(pid)
+
+    def _kill_shims(self) -> None:
+        for pid in shim_pids(self.root):
+            kill_quietly(pid)
+
+    def cgroup_dirs(self) -> list[Path]:
+        """Our cgroup-parent dirs in every hierarchy: at the top, or under our own cgroup."""
+        found: set[Path] = set()
+        for hier in CGROUP_FS.iterdir():
+            candidate = hier / self.cgroup_parent
+            if candidate.is_dir():
+                found.add(candidate)
+        for rel in own_cgroup_paths():
+            for hier in CGROUP_FS.iterdir():
+                candidate = hier / rel.lstrip("/") / self.cgroup_parent
+                if candidate.is_dir():
+                    found.add(candidate)
+        if (CGROUP_FS / self.cgroup_parent).is_dir():
+            found.add(CGROUP_FS / self.cgroup_parent)
+        return sorted(found)
+
+    def _cleanup_cgroups(self) -> None:
+        for top in self.cgroup_dirs():
+            remove_cgroup_tree(top)
+
+    def _unmount_root(self) -> None:
+        for mnt in mounts_under(self.dir):
+            subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
+
+
+# -- helpers shared with bench/ ---------------------------------------------------------
+
+
+def kill_quietly(pid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def proc_cmdlines() -> Iterator[tuple[int, str]]:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def shim_pids(root: Path) -> list[int]:
+    """Shim processes of the engine rooted at `root` (cmdline names the shim and the root)."""
+    return [pid for pid, cmd in proc_cmdlines() if SHIM_MARKER in cmd and str(root) in cmd]
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size from /proc/PID/status (VmRSS), 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def own_cgroup_paths() -> list[str]:
+    paths = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            path = line.split(":", 2)[2]
+            if path not in ("/", ""):
+                paths.append(path)
+    return paths
+
+
+def remove_cgroup_tree(top: Path) -> None:
+    """Kill every process in the tree, then rmdir bottom-up (cgroupfs dirs rmdir only)."""
+    dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+    dirs.append(top)
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            for pid in (d / "cgroup.procs").read_text().split():
+                kill_quietly(int(pid))
+    for d in dirs:
+        for _ in range(50):
+            try:
+                d.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points below `path`, deepest first (mountinfo field 5, octal-escaped)."""
+    prefix = str(path.resolve())
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(set(found), key=lambda p: -p.count("/"))
+
+
+def wait_for(pred: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll `pred()` until truthy or timeout; returns the final truthiness."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return bool(pred())
+
+
+@contextlib.contextmanager
+def running_engine(
+    base: Path | None = None, cgroup_parent: str | None = None
+) -> Iterator[EngineProcess]:
+    with EngineProcess(base, cgroup_parent) as eng:
+        yield eng
+
+
+def run_quiet(cmd: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=False, **kw)
