@@ -79,12 +79,14 @@ class EngineStartError(RuntimeError):
 class EngineProcess:
     """One engine daemon in its own short temp dir (unix socket paths must stay < 108 bytes).
 
-    Layout: <dir>/root (--root), <dir>/docker.sock, <dir>/engine.log, <dir>/docker-config.
+    Layout: <dir>/root (--root), <dir>/run (--exec-root), <dir>/docker.sock,
+    <dir>/engine.log, <dir>/docker-config.
     """
 
     def __init__(self, base: Path | None = None, cgroup_parent: str | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="dy-", dir=base or "/tmp"))
         self.root = self.dir / "root"
+        self.exec_root = self.dir / "run"
         self.socket = self.dir / "docker.sock"
         self.log_path = self.dir / "engine.log"
         self.config_dir = self.dir / "docker-config"
@@ -116,6 +118,8 @@ class EngineProcess:
             str(self.root),
             "--host",
             self.host,
+            "--exec-root",
+            str(self.exec_root),
             "--cgroup-parent",
             self.cgroup_parent,
         ]
@@ -274,7 +278,7 @@ class EngineProcess:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             return False
-        return self.cgroup_parent in cgroups or str(self.root).encode() in cmdline
+        return self.cgroup_parent in cgroups or str(self.dir).encode() in cmdline
 
     def _kill_recorded_pids(self) -> None:
         for pid in self.recorded_pids():
@@ -282,7 +286,7 @@ class EngineProcess:
                 kill_quietly(pid)
 
     def _kill_shims(self) -> None:
-        for pid in shim_pids(self.root):
+        for pid in shim_pids(self.dir):
             kill_quietly(pid)
 
     def cgroup_dirs(self) -> list[Path]:
@@ -329,9 +333,10 @@ def proc_cmdlines() -> Iterator[tuple[int, str]]:
         yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace")
 
 
-def shim_pids(root: Path) -> list[int]:
-    """Shim processes of the engine rooted at `root` (cmdline names the shim and the root)."""
-    return [pid for pid, cmd in proc_cmdlines() if SHIM_MARKER in cmd and str(root) in cmd]
+def shim_pids(under: Path) -> list[int]:
+    """Shim processes whose cmdline names the shim module and a path under `under` (the
+    engine's dir, holding both its root and its exec root)."""
+    return [pid for pid, cmd in proc_cmdlines() if SHIM_MARKER in cmd and str(under) in cmd]
 
 
 def rss_kib(pid: int) -> int:
