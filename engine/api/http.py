@@ -174,9 +174,8 @@ class Router:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        if pattern.endswith("{name*}"):
-            regex = regex.replace("(?P<name>[^/]+)*", "(?P<name>.+)")
+        regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+?)", pattern)  # image names hold slashes
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
         self.routes.append((method, re.compile(f"^{regex}$"), handler))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:

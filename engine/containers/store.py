@@ -70,6 +70,10 @@ class ContainerStore:
         with self._lock:
             return next((c for c in self._by_id.values() if c.name == name), None)
 
+    def check_name_free(self, name: str, cid: str = "") -> None:
+        with self._lock:
+            self._check_name_free(name, cid)
+
     def _check_name_free(self, name: str, cid: str) -> None:
         for other in self._by_id.values():
             if other.name == name and other.id != cid:

@@ -1,0 +1,18 @@
+"""Assemble the router from each resource's routes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.api import containers, exec, images, networks, system, volumes
+from engine.api.http import Router
+
+if TYPE_CHECKING:
+    from engine.daemon import Daemon
+
+
+def build_router(d: Daemon) -> Router:
+    router = Router()
+    for module in (system, containers, exec, images, volumes, networks):
+        module.register(router, d)
+    return router

@@ -1,0 +1,53 @@
+"""Exec routes: start (attached or detached), resize, inspect."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, BinaryIO
+
+from engine.api.http import HijackReply, Reply, Request, Router
+from engine.api.streams import pump_fds
+
+if TYPE_CHECKING:
+    from engine.daemon import Daemon
+
+
+def register(router: Router, d: Daemon) -> None:
+    def start(req: Request) -> Reply | HijackReply:
+        ex = d.execs.get(req.params["id"])
+        body = req.json_object()
+        if body.get("Detach"):
+            d.execs.start(ex)
+            return Reply(200)
+        proc = d.execs.start(ex)
+        tty = ex.spec.tty
+
+        def run(sock: socket.socket, rfile: BinaryIO) -> None:
+            if tty:
+                assert proc.pty_fd is not None
+                outputs = {proc.pty_fd: 1}
+                stdin_fd = proc.pty_fd if ex.attach_stdin else None
+            else:
+                outputs = {}
+                if proc.stdout_fd is not None:
+                    outputs[proc.stdout_fd] = 1
+                if proc.stderr_fd is not None:
+                    outputs[proc.stderr_fd] = 2
+                stdin_fd = proc.stdin_fd if ex.attach_stdin else None
+            pump_fds(sock, rfile, outputs, stdin_fd, tty)
+            ex.done.wait(30)
+
+        return HijackReply(run, multiplexed=not tty)
+
+    def resize(req: Request) -> Reply:
+        ex = d.execs.get(req.params["id"])
+        if ex.process is not None and ex.running:
+            ex.process.resize(req.int_arg("h"), req.int_arg("w"))
+        return Reply(201)
+
+    def inspect(req: Request) -> Reply:
+        return Reply(200, d.execs.get(req.params["id"]).inspect())
+
+    router.add("POST", "/exec/{id}/start", start)
+    router.add("POST", "/exec/{id}/resize", resize)
+    router.add("GET", "/exec/{id}/json", inspect)

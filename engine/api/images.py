@@ -1,0 +1,184 @@
+"""Image routes: pull, list, inspect, history, tag, remove, prune, save and load."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+import queue
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from engine.api.http import Reply, Request, Router, StreamReply
+from engine.errors import EngineError, InvalidParameter
+from engine.images import archive, reference
+from engine.images import pull as pull_mod
+
+if TYPE_CHECKING:
+    from engine.daemon import Daemon
+
+_DONE = object()
+
+
+def progress_stream(work: Callable[[Callable[[dict[str, Any]], None]], None]) -> StreamReply:
+    """Run `work` in a thread and stream its progress as Docker's JSON lines.
+
+    An error before the first message becomes a plain error reply (so the CLI
+    prints "Error response from daemon: ..."); a later one becomes Docker's
+    in-stream `errorDetail` message.
+    """
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            work(q.put)
+        except EngineError as exc:
+            q.put(exc)
+        except Exception as exc:  # reported in-stream; the thread must not die silently
+            q.put(EngineError(f"internal error: {exc}"))
+        q.put(_DONE)
+
+    threading.Thread(target=run, name="progress", daemon=True).start()
+    first = q.get()
+    if isinstance(first, EngineError):
+        raise first
+
+    def chunks() -> Iterator[bytes]:
+        item = first
+        while item is not _DONE:
+            if isinstance(item, EngineError):
+                item = {"errorDetail": {"message": item.message}, "error": item.message}
+            yield json.dumps(item).encode() + b"\r\n"
+            item = q.get()
+
+    return StreamReply(chunks())
+
+
+def registry_auth(req: Request) -> dict[str, Any] | None:
+    header = req.headers.get("x-registry-auth", "")
+    if not header:
+        return None
+    try:
+        padded = header + "=" * (-len(header) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+    except (binascii.Error, ValueError):
+        raise InvalidParameter("X-Registry-Auth is not base64url-encoded JSON") from None
+    return data if isinstance(data, dict) and data else None
+
+
+def register(router: Router, d: Daemon) -> None:
+    def create(req: Request) -> StreamReply:
+        name = req.arg("fromImage")
+        if req.arg("fromSrc"):
+            raise InvalidParameter("docker import is not supported; use docker load")
+        if not name:
+            raise InvalidParameter("fromImage is required")
+        tag = req.arg("tag")
+        if tag:
+            name = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+        ref = reference.parse(name)
+        auth = registry_auth(req)
+        platform = req.arg("platform") or None
+
+        def work(emit: Callable[[dict[str, Any]], None]) -> None:
+            pull_mod.pull(d.images, ref, platform=platform, auth=auth, progress=emit,
+                          insecure=d.opts.insecure_registries)
+            d.events.publish("image", "pull", ref.familiar, {"name": ref.familiar})
+
+        return progress_stream(work)
+
+    def list_(req: Request) -> Reply:
+        flt = req.json_arg("filters") or {}
+        images = d.images.list()
+        refs = list(flt.get("reference") or [])
+        if refs:
+            images = [i for i in images if any(_ref_match(t, r) for t in i.repo_tags for r in refs)]
+        if "dangling" in flt:
+            dangling = str(list(flt["dangling"])[0]).lower() in ("1", "true")
+            images = [i for i in images if (not i.repo_tags) == dangling]
+        labels = list(flt.get("label") or [])
+        if labels:
+            images = [i for i in images if all(_has_label(i.config, lb) for lb in labels)]
+        return Reply(200, [d.images.summary(i) for i in images])
+
+    def inspect(req: Request) -> Reply:
+        return Reply(200, d.images.inspect(d.images.get(req.params["name"])))
+
+    def history(req: Request) -> Reply:
+        return Reply(200, d.images.history(d.images.get(req.params["name"])))
+
+    def tag(req: Request) -> Reply:
+        repo = req.arg("repo")
+        if not repo:
+            raise InvalidParameter("repo is required: tag?repo=NAME&tag=TAG")
+        image = d.images.get(req.params["name"])
+        d.images.tag(req.params["name"], repo, req.arg("tag") or "latest")
+        d.events.publish("image", "tag", image.id, {"name": f"{repo}:{req.arg('tag') or 'latest'}"})
+        return Reply(201)
+
+    def remove(req: Request) -> Reply:
+        result = d.images.remove(req.params["name"], force=req.flag("force"),
+                                 in_use=d.containers.image_in_use)
+        for item in result:
+            for action, ident in item.items():
+                d.events.publish("image", action.lower() if action != "Deleted" else "delete", ident)
+        return Reply(200, result)
+
+    def prune(req: Request) -> Reply:
+        flt = req.json_arg("filters") or {}
+        dangling = str(list(flt.get("dangling", ["true"]))[0]).lower() in ("1", "true")
+        return Reply(200, d.images.prune(dangling_only=dangling, in_use=d.containers.image_in_use))
+
+    def save(req: Request) -> StreamReply:
+        names = req.query.get("names") or ([req.params["name"]] if "name" in req.params else [])
+        if not names:
+            raise InvalidParameter("give at least one image: images/get?names=NAME")
+        for n in names:
+            d.images.get(n)  # a missing image is a 404 before any byte is sent
+        return StreamReply(_save_chunks(d, names), "application/x-tar")
+
+    def load(req: Request) -> StreamReply:
+        quiet = req.flag("quiet")
+
+        def work(emit: Callable[[dict[str, Any]], None]) -> None:
+            lines = archive.load(d.images, req.body, lambda m: None if quiet else emit(m))  # type: ignore[arg-type]
+            for line in lines:
+                emit({"stream": line + "\n"})
+            if not lines:
+                emit({"stream": ""})
+
+        return progress_stream(work)
+
+    r = router.add
+    r("GET", "/images/json", list_)
+    r("POST", "/images/create", create)
+    r("POST", "/images/load", load)
+    r("POST", "/images/prune", prune)
+    r("GET", "/images/get", save)
+    r("GET", "/images/{name*}/json", inspect)
+    r("GET", "/images/{name*}/history", history)
+    r("GET", "/images/{name*}/get", save)
+    r("POST", "/images/{name*}/tag", tag)
+    r("DELETE", "/images/{name*}", remove)
+
+
+def _save_chunks(d: Daemon, names: list[str]) -> Iterator[bytes]:
+    """Write the archive to a temp file first: a failure then becomes an error, not half a tar."""
+    with tempfile.TemporaryFile(dir=d.opts.root) as tmp:
+        archive.save(d.images, names, tmp)
+        tmp.seek(0)
+        while chunk := tmp.read(1 << 20):
+            yield chunk
+
+
+def _ref_match(tag: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(tag, pattern) or fnmatch.fnmatch(tag, pattern + ":*")
+
+
+def _has_label(config: dict[str, Any], spec: str) -> bool:
+    labels = (config.get("config") or {}).get("Labels") or {}
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)

@@ -1,0 +1,163 @@
+"""System routes: /_ping, /version, /info, /events, /system/df."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import queue
+import select
+import socket
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from engine import events as events_mod
+from engine.api.http import API_VERSION, MIN_API_VERSION, Reply, Request, Router, StreamReply
+from engine.containers.status import Status
+from engine.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from engine.daemon import Daemon
+
+ENGINE_VERSION = "27.0.0-dockyard"
+
+
+def register(router: Router, d: Daemon) -> None:
+    def ping(req: Request) -> Reply:
+        return Reply(200, b"OK", "text/plain; charset=utf-8",
+                     {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+                      "Builder-Version": "1"})
+
+    def version(req: Request) -> Reply:
+        uname = os.uname()
+        return Reply(200, {
+            "Platform": {"Name": "Dockyard Engine"},
+            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION,
+                            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                                        "Os": "linux", "Arch": _arch(), "KernelVersion": uname.release}}],
+            "Version": ENGINE_VERSION,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": "python" + platform.python_version(),
+            "Os": "linux",
+            "Arch": _arch(),
+            "KernelVersion": uname.release,
+            "BuildTime": "",
+        })
+
+    def info(req: Request) -> Reply:
+        all_c = d.containers.store.all()
+        count = {s: sum(1 for c in all_c if c.state.status is s) for s in Status}
+        uname = os.uname()
+        return Reply(200, {
+            "ID": d.opts.root.name,
+            "Containers": len(all_c),
+            "ContainersRunning": count[Status.RUNNING],
+            "ContainersPaused": count[Status.PAUSED],
+            "ContainersStopped": count[Status.EXITED] + count[Status.CREATED],
+            "Images": len(d.images.list()),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"]],
+            "DockerRootDir": str(d.opts.root),
+            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "PidsLimit": True, "OomKillDisable": False,
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": d.cgroups.version,
+            "KernelVersion": uname.release,
+            "OperatingSystem": "Dockyard Engine on " + platform.system(),
+            "OSType": "linux",
+            "Architecture": uname.machine,
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "Name": socket.gethostname(),
+            "ServerVersion": ENGINE_VERSION,
+            "LoggingDriver": "json-file",
+            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
+            "SecurityOptions": ["name=seccomp,profile=unconfined", "name=no-new-privileges"],
+            "Runtimes": {"dockyard": {"path": "python3 -m engine.runtime.shim"}},
+            "DefaultRuntime": "dockyard",
+            "LiveRestoreEnabled": True,
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "Warnings": None,
+        })
+
+    def events(req: Request) -> StreamReply:
+        since = _time_arg(req.arg("since"))
+        until = _time_arg(req.arg("until"))
+        raw = req.json_arg("filters") or {}
+        if not isinstance(raw, dict):
+            raise InvalidParameter("filters must be a JSON object")
+        filters = {k: list(v.keys() if isinstance(v, dict) else v) for k, v in raw.items()}
+        match = events_mod.matcher(filters)
+        past, q = d.events.subscribe(since if since is not None else (None if until is None else 0))
+        conn = req._connection
+
+        def stream() -> Iterator[bytes]:
+            try:
+                for e in past:
+                    if match(e) and (until is None or e["timeNano"] <= until):
+                        yield json.dumps(e).encode() + b"\n"
+                while until is None or time.time_ns() < until:
+                    try:
+                        e = q.get(timeout=0.5)
+                    except queue.Empty:
+                        if conn is not None and _closed(conn):
+                            return
+                        continue
+                    if until is not None and e["timeNano"] > until:
+                        return
+                    if match(e):
+                        yield json.dumps(e).encode() + b"\n"
+            finally:
+                d.events.unsubscribe(q)
+
+        return StreamReply(stream())
+
+    def df(req: Request) -> Reply:
+        return Reply(200, {
+            "LayersSize": 0,
+            "Images": [d.images.summary(i) for i in d.images.list()],
+            "Containers": [], "Volumes": d.volumes.list(), "BuildCache": [],
+        })
+
+    router.add("GET", "/_ping", ping)
+    router.add("GET", "/version", version)
+    router.add("GET", "/info", info)
+    router.add("GET", "/events", events)
+    router.add("GET", "/system/df", df)
+
+
+def _arch() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            return int(f.readline().split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _time_arg(text: str) -> int | None:
+    """Docker's since/until: seconds (with optional fraction) -> nanoseconds."""
+    if not text:
+        return None
+    try:
+        return int(float(text) * 1_000_000_000)
+    except ValueError:
+        raise InvalidParameter(f"invalid timestamp: {text!r}; give seconds since the epoch") from None
+
+
+def _closed(conn: socket.socket) -> bool:
+    """True once the client went away: readable with no data means EOF."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (OSError, ValueError):
+        return True

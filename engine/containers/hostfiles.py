@@ -1,0 +1,64 @@
+"""The /etc/hosts, /etc/hostname and /etc/resolv.conf each container gets.
+
+They are engine-owned files bind-mounted over the image's, as Docker does,
+so a container sees its own hostname and working DNS whatever its image holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.atomicfile import write_bytes
+
+HOST_RESOLV = Path("/etc/resolv.conf")
+FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
+
+
+def hosts_content(hostname: str, extra_hosts: list[str], host_network: bool) -> str:
+    if host_network:
+        try:
+            base = Path("/etc/hosts").read_text()
+        except OSError:
+            base = "127.0.0.1\tlocalhost\n"
+    else:
+        base = (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+            "ff02::2\tip6-allrouters\n"
+        )
+        if hostname:
+            base += f"127.0.1.1\t{hostname}\n"
+    for entry in extra_hosts:
+        name, _, addr = entry.partition(":")
+        if name and addr:
+            base += f"{addr}\t{name}\n"
+    return base
+
+
+def resolv_content(dns: list[str], search: list[str], options: list[str],
+                   host_network: bool) -> str:
+    try:
+        host = HOST_RESOLV.read_text()
+    except OSError:
+        host = ""
+    lines = host.splitlines()
+    servers = dns or [ln.split()[1] for ln in lines if ln.startswith("nameserver ") and len(ln.split()) > 1]
+    if not host_network:
+        # A loopback resolver on the host is unreachable from the container's own netns.
+        servers = [s for s in servers if not s.startswith("127.") and s != "::1"] or list(FALLBACK_DNS)
+    out = [f"nameserver {s}" for s in servers]
+    searches = search or [w for ln in lines if ln.startswith("search ") for w in ln.split()[1:]]
+    if searches:
+        out.append("search " + " ".join(searches))
+    if options:
+        out.append("options " + " ".join(options))
+    return "\n".join(out) + "\n"
+
+
+def write_host_files(cdir: Path, hostname: str, extra_hosts: list[str], dns: list[str],
+                     search: list[str], options: list[str], host_network: bool) -> dict[str, str]:
+    paths = {"hosts": cdir / "hosts", "hostname": cdir / "hostname", "resolv": cdir / "resolv.conf"}
+    write_bytes(paths["hosts"], hosts_content(hostname, extra_hosts, host_network).encode())
+    write_bytes(paths["hostname"], f"{hostname}\n".encode())
+    write_bytes(paths["resolv"], resolv_content(dns, search, options, host_network).encode())
+    return {k: str(v) for k, v in paths.items()}

@@ -1,0 +1,136 @@
+"""Docker-shaped JSON views of a container: `docker inspect` and a `docker ps` row.
+
+Kept apart from the record so the shapes clients parse (the SDK needs
+HostConfig.LogConfig.Type, the CLI needs State.Status and Ports) are in one
+place and tested without a runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.containers.model import Container, parse_rfc3339
+from engine.containers.status import Status
+
+
+def inspect(c: Container) -> dict[str, Any]:
+    args = c.spec.args
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": c.state.to_docker(),
+        "Image": c.image_id,
+        "ResolvConfPath": c.spec.resolv_conf_path,
+        "HostnamePath": c.spec.hostname_path,
+        "HostsPath": c.spec.hosts_path,
+        "LogPath": c.spec.log_path,
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": ":".join(c.spec.lowerdirs),
+                "UpperDir": c.spec.upperdir,
+                "WorkDir": c.spec.workdir,
+                "MergedDir": c.spec.rootfs,
+            },
+        },
+        "Mounts": c.mounts,
+        "Config": c.config,
+        "NetworkSettings": network_settings(c),
+    }
+
+
+def network_settings(c: Container) -> dict[str, Any]:
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    name = "bridge" if mode == "default" else mode
+    return {
+        "Bridge": "",
+        "SandboxID": c.id if c.state.status.alive else "",
+        "SandboxKey": f"/proc/{c.state.pid}/ns/net" if c.state.pid else "",
+        "Ports": {},
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "Gateway": "",
+        "MacAddress": "",
+        "Networks": {
+            name: {
+                "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": name,
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "MacAddress": "", "DriverOpts": None, "DNSNames": None,
+            }
+        },
+    }
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration, as `docker ps` shows ("Up 3 minutes")."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(c: Container, now: float) -> str:
+    st = c.state
+    if st.status in (Status.RUNNING, Status.PAUSED):
+        text = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
+        return text + " (Paused)" if st.status is Status.PAUSED else text
+    if st.status is Status.RESTARTING:
+        return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+    if st.status is Status.EXITED:
+        return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+    if st.status is Status.CREATED:
+        return "Created"
+    return str(st.status.value).capitalize()
+
+
+def summary(c: Container, now: float) -> dict[str, Any]:
+    args = c.spec.args
+    command = " ".join(args)
+    mode = str(c.host_config.get("NetworkMode") or "default")
+    return {
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.image_name,
+        "ImageID": c.image_id,
+        "Command": command,
+        "Created": int(parse_rfc3339(c.created)),
+        "Ports": [],
+        "Labels": c.labels,
+        "State": c.state.status.value,
+        "Status": status_text(c, now),
+        "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
+        "Mounts": c.mounts,
+        "SizeRw": None,
+    }

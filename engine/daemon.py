@@ -1,0 +1,79 @@
+"""Wiring: the stores, the runtime's managers and the API, for one engine root.
+
+Everything the routes need hangs off one `Daemon`, so each route module
+receives exactly one object and no module reaches for globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from engine.api.app import build_router
+from engine.api.http import ApiServer
+from engine.cgroups.manager import CgroupManager, detect
+from engine.containers.manager import ContainerManager
+from engine.containers.store import ContainerStore
+from engine.events import EventBus
+from engine.execs import ExecStore
+from engine.images.store import ImageStore
+from engine.volumes import VolumeStore
+
+log = logging.getLogger("engine")
+
+
+@dataclass
+class Options:
+    root: Path
+    socket: str
+    exec_root: Path
+    cgroup_parent: str = "dockyard"
+    insecure_registries: list[str] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        opts.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        opts.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.events = EventBus()
+        self.images = ImageStore(opts.root / "images")
+        self.volumes = VolumeStore(opts.root / "volumes")
+        self.cgroups: CgroupManager = detect(opts.cgroup_parent)
+        self.containers = ContainerManager(
+            ContainerStore(opts.root / "containers"), self.images, self.volumes, self.events,
+            self.cgroups, opts.exec_root, opts.cgroup_parent,
+        )
+        self.execs = ExecStore(self.cgroups)
+        self.started = threading.Event()
+
+    def serve(self) -> None:
+        self.containers.recover()
+        server = ApiServer(self.opts.socket, build_router(self))
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, shutting down (containers keep running)",
+                     signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        thread = threading.Thread(target=server.serve_forever, name="api", daemon=True)
+        thread.start()
+        log.info("engine listening on unix://%s (root %s)", self.opts.socket, self.opts.root)
+        self.started.set()
+        stop.wait()
+        server.shutdown()
+        server.server_close()
+        self.containers.shutdown()
+        try:
+            os.unlink(self.opts.socket)
+        except FileNotFoundError:
+            pass
+        log.info("engine stopped")

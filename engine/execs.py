@@ -1,0 +1,111 @@
+"""`docker exec` instances: created, started (attached or detached), inspected, resized.
+
+An exec is a record first (POST /containers/{id}/exec) and a process only on
+start, as in Docker; the record keeps the exit code for `exec inspect`, which
+is how the CLI and SDK learn an exec's result.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.cgroups.manager import CgroupManager
+from engine.containers.model import Container
+from engine.errors import Conflict, InvalidParameter, NotFound
+from engine.runtime.exec import ExecProcess, spawn_exec
+from engine.runtime.spec import ExecSpec
+
+
+@dataclass
+class Exec:
+    id: str
+    container: Container
+    spec: ExecSpec
+    attach_stdin: bool
+    attach_stdout: bool
+    attach_stderr: bool
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    process: ExecProcess | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def inspect(self) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": self.spec.tty,
+                "entrypoint": self.spec.args[0],
+                "arguments": self.spec.args[1:],
+                "privileged": self.spec.privileged,
+                "user": self.spec.user,
+            },
+            "OpenStdin": self.spec.open_stdin,
+            "OpenStderr": self.attach_stderr,
+            "OpenStdout": self.attach_stdout,
+            "CanRemove": False,
+            "ContainerID": self.container.id,
+            "DetachKeys": "",
+            "Pid": self.pid,
+        }
+
+
+class ExecStore:
+    def __init__(self, cgroups: CgroupManager) -> None:
+        self.cgroups = cgroups
+        self._lock = threading.Lock()
+        self._execs: dict[str, Exec] = {}
+
+    def create(self, c: Container, body: dict[str, Any]) -> Exec:
+        c.state.status.check_exec(c.name)
+        cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if not cmd or not isinstance(cmd, list):
+            raise InvalidParameter("no exec command specified")
+        spec = ExecSpec(
+            args=[str(a) for a in cmd],
+            env=[str(e) for e in body.get("Env") or []],
+            cwd=str(body.get("WorkingDir") or ""),
+            user=str(body.get("User") or ""),
+            tty=bool(body.get("Tty")),
+            open_stdin=bool(body.get("AttachStdin")),
+            privileged=bool(body.get("Privileged")),
+        )
+        ex = Exec(secrets.token_hex(32), c, spec, bool(body.get("AttachStdin")),
+                  bool(body.get("AttachStdout", True)), bool(body.get("AttachStderr", True)))
+        with self._lock:
+            self._execs[ex.id] = ex
+        return ex
+
+    def get(self, eid: str) -> Exec:
+        with self._lock:
+            ex = self._execs.get(eid)
+        if ex is None:
+            raise NotFound(f"No such exec instance: {eid}")
+        return ex
+
+    def start(self, ex: Exec) -> ExecProcess:
+        if ex.running or ex.exit_code is not None:
+            raise Conflict(f"Error: Exec command {ex.id} has already run")
+        c = ex.container
+        c.state.status.check_exec(c.name)
+        proc = spawn_exec(c.state.pid, c.spec, self.cgroups.procs_files(c.id), ex.spec)
+        ex.process, ex.pid, ex.running = proc, proc.pid, True
+        threading.Thread(target=self._reap, args=(ex, proc), daemon=True).start()
+        return proc
+
+    def _reap(self, ex: Exec, proc: ExecProcess) -> None:
+        ex.exit_code = proc.wait()
+        ex.running = False
+        ex.done.set()
+
+    def forget_container(self, cid: str) -> None:
+        with self._lock:
+            for eid in [e for e, ex in self._execs.items() if ex.container.id == cid]:
+                del self._execs[eid]
