@@ -128,24 +128,19 @@ class RegistryClient:
         checked when the caller's `BlobStore.ingest` block commits.
         """
         if size is not None and ingest.offset > size:
-            _restart(ingest)
+            _discard(ingest, f"is longer than the {size}-byte blob")
         if size is not None and size > 0 and ingest.offset == size:
             return  # already complete; the commit verifies it
-        for _ in range(2):
-            headers = {"Range": f"bytes={ingest.offset}-"} if ingest.offset else {}
-            with self._request("GET", f"/v2/{repo}/blobs/{digest}", repo, headers) as resp:
-                if resp.status == 416 and ingest.offset:
-                    _restart(ingest)  # our partial is not a prefix the server accepts
-                    continue
-                if resp.status == 404:
-                    raise NotFound(
-                        f"blob {digest} not found in {repo}: {_registry_error(resp.body.read())}"
-                    )
-                self._raise_for_status(resp, f"fetching blob {digest}")
-                total = self._prepare_resume(resp, ingest, size)
-                self._copy(resp, ingest, total, digest, on_bytes)
-                return
-        raise EngineError(f"registry would not serve blob {digest} of {repo}")
+        headers = {"Range": f"bytes={ingest.offset}-"} if ingest.offset else {}
+        with self._request("GET", f"/v2/{repo}/blobs/{digest}", repo, headers) as resp:
+            if resp.status == 416 and ingest.offset:
+                _discard(ingest, "was refused by the registry (416)")
+            if resp.status == 404:
+                detail = _registry_error(resp.body.read())
+                raise NotFound(f"blob {digest} not found in {repo}: {detail}")
+            self._raise_for_status(resp, f"fetching blob {digest}")
+            total = self._prepare_resume(resp, ingest, size)
+            self._copy(resp, ingest, total, digest, on_bytes)
 
     # ---- streaming -----------------------------------------------------------------
 
@@ -157,12 +152,13 @@ class RegistryClient:
             start = crange.removeprefix("bytes ").split("-", 1)[0]
             if not start.isdigit() or int(start) != ingest.offset:
                 raise EngineError(f"registry answered range {crange!r} for offset {ingest.offset}")
-        elif ingest.offset:
-            _restart(ingest)  # 200: the server ignored Range and sends everything
         length = resp.header("Content-Length")
-        if size is not None:
-            return size
-        return ingest.offset + int(length) if length.isdigit() else -1
+        total = ingest.offset + int(length) if length.isdigit() else -1
+        if resp.status == 200 and ingest.offset:
+            # The server ignored Range and sends everything: skip what we have.
+            total = int(length) if length.isdigit() else -1
+            _skip(resp, ingest.offset)
+        return size if size is not None else total
 
     @staticmethod
     def _copy(
@@ -258,14 +254,19 @@ class RegistryClient:
         raise EngineError(f"registry redirected to unsupported URL scheme {parts.scheme!r}")
 
 
-def _restart(ingest: Ingest) -> None:
-    """Throw away a partial download and start the ingest from byte 0.
+def _skip(resp: _Response, count: int) -> None:
+    while count > 0:
+        chunk = resp.body.read(min(CHUNK, count))
+        if not chunk:
+            raise EngineError("registry closed the connection while resending a blob")
+        count -= len(chunk)
 
-    BlobStore.Ingest has no reset method, so this truncates its file and
-    replaces its hasher in place (the file is in append mode, so later writes
-    land at the new end).
+
+def _discard(ingest: Ingest, why: str) -> None:
+    """Delete a partial download that cannot be resumed, and fail this attempt.
+
+    The ingest's hasher already holds the partial's bytes and cannot be reset,
+    so the caller retries with a fresh ingest (pull does, once).
     """
-    ingest.file.truncate(0)
-    ingest.file.seek(0)
-    ingest.hasher = hashlib.sha256()
-    ingest.offset = 0
+    ingest.path.unlink(missing_ok=True)
+    raise DigestMismatch(f"partial download of {ingest.digest} {why}; discarded it")
