@@ -8,6 +8,7 @@ resumable partials). Progress is streamed as Docker's JSON messages.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -31,6 +32,15 @@ from engine.images.reference import Reference
 from engine.images.registry import RegistryClient
 
 PARALLEL_DOWNLOADS = 3
+
+# Two pulls sharing a layer must not append to the same ingest file at once.
+_blob_locks: dict[str, threading.Lock] = {}
+_blob_locks_guard = threading.Lock()
+
+
+def _blob_lock(digest: str) -> threading.Lock:
+    with _blob_locks_guard:
+        return _blob_locks.setdefault(digest, threading.Lock())
 
 
 class _Image(Protocol):
@@ -171,6 +181,21 @@ def fetch_one(
     emit: msg.ProgressFn | None,
 ) -> None:
     """Download one blob; a resumed partial that fails to verify is retried from scratch."""
+    with _blob_lock(d.digest):
+        if not blobs.has(d.digest):  # another pull may have fetched it while we waited
+            _fetch_locked(client, blobs, repo, d, emit)
+            return
+    if emit:
+        emit(msg.layer("Download complete", d.short_id))
+
+
+def _fetch_locked(
+    client: RegistryClient,
+    blobs: BlobStore,
+    repo: str,
+    d: Descriptor,
+    emit: msg.ProgressFn | None,
+) -> None:
     for attempt in range(2):
         resumed = False
         try:

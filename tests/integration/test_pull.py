@@ -379,3 +379,27 @@ def test_partial_longer_than_blob_is_discarded(
     partial.write_bytes(img.layers[0] + b"trailing junk")
     pull(store, parse(f"{registry.host}/one"), progress=Progress())
     assert store.blobs.read(img.layer_digests[0]) == img.layers[0]
+
+
+def test_concurrent_pulls_of_one_image_share_blobs(
+    tmp_path: Path,
+    registry: LocalRegistry,  # noqa: F811
+    store: Any,
+) -> None:
+    img = push_one(tmp_path, registry, size=2_000_000)
+    ref = parse(f"{registry.host}/one")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pull(store, ref, progress=Progress())
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.blobs.read(img.layer_digests[0]) == img.layers[0]
