@@ -29,6 +29,8 @@ CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
 
 
 class V1Manager(BaseManager):
+    version = "1"
+
     def mounted(self) -> list[str]:
         """Controllers present, one per hierarchy (cpu,cpuacct may be co-mounted)."""
         seen: set[str] = set()

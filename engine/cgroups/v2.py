@@ -58,6 +58,8 @@ def enable_controllers(node: Path) -> None:
 
 
 class V2Manager(BaseManager):
+    version = "2"
+
     def dir(self, cid: str) -> Path:
         return self.root / self.parent / cid
 

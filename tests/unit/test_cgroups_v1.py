@@ -68,7 +68,9 @@ def mgr(root: Path) -> V1Manager:
 
 
 def test_detect_picks_v1_for_hybrid_layout(root: Path) -> None:
-    assert isinstance(detect("dockyard", root), V1Manager)
+    mgr = detect("dockyard", root)
+    assert isinstance(mgr, V1Manager)
+    assert mgr.version == "1"
 
 
 def test_detect_refuses_an_empty_root(tmp_path: Path) -> None:

@@ -66,7 +66,9 @@ def mgr(root: Path) -> V2Manager:
 
 
 def test_detect_picks_v2(root: Path) -> None:
-    assert isinstance(detect("dockyard", root), V2Manager)
+    mgr = detect("dockyard", root)
+    assert isinstance(mgr, V2Manager)
+    assert mgr.version == "2"
 
 
 def test_create_enables_controllers_top_down(root: Path, mgr: V2Manager) -> None:
