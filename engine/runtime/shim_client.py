@@ -1,0 +1,226 @@
+"""The daemon's side of a container's shim: launch, recover, attach, release, wait.
+
+The shim is a separate, detached process (see shim.py for its socket
+protocol); everything here talks to it through STATE_DIR/shim.sock or reads
+the files it leaves (shim.json, exit.json), so a restarted daemon can pick a
+running container up again with `ShimHandle.recover`.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine import atomicfile
+from engine.errors import EngineError
+from engine.runtime.spec import ContainerSpec, ExitStatus
+
+# The directory holding the `engine` package, put on the shim's sys.path
+# because it runs with -S -E (no site, no environment) to start fast.
+_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from engine.runtime.{module} import main; main(sys.argv[1:])"
+)
+LAUNCH_TIMEOUT = 60.0
+
+
+def python_command(module: str) -> list[str]:
+    """A lean interpreter for our helper processes: no site, no env, no user dir."""
+    return [sys.executable, "-S", "-E", "-c", _BOOT.format(module=module), _ROOT]
+
+
+class ExecFailed(EngineError):
+    """The command could not be exec'd: 127 not found, 126 not executable."""
+
+    status = 400
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ShimHandle:
+    def __init__(self, state_dir: Path, pid: int) -> None:
+        self.state_dir = state_dir
+        self.pid = pid
+
+    # -- lifecycle -------------------------------------------------------------
+    @classmethod
+    def launch(cls, spec: ContainerSpec, state_dir: Path) -> ShimHandle:
+        """Start the shim; return once the container's init exists, held before exec."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("exit.json", "shim.json", "shim.sock"):
+            (state_dir / stale).unlink(missing_ok=True)
+        atomicfile.write_json(state_dir / "spec.json", spec.to_json(), mode=0o600)
+        ready_r, ready_w = os.pipe()
+        try:
+            with open(state_dir / "shim.log", "ab") as log:
+                launcher = subprocess.Popen(
+                    [*python_command("shim"), str(state_dir), str(ready_w)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(ready_w,),
+                    start_new_session=True,
+                    cwd="/",
+                )
+            os.close(ready_w)
+            ready_w = -1
+            launcher.wait()  # the launcher forks the real shim and exits at once
+            line = _read_line_fd(ready_r, LAUNCH_TIMEOUT)
+        finally:
+            os.close(ready_r)
+            if ready_w >= 0:
+                os.close(ready_w)
+        if line.startswith("ok "):
+            return cls(state_dir, int(line[3:]))
+        reason = line[6:] if line.startswith("error ") else _log_tail(state_dir / "shim.log")
+        raise EngineError(f"container {spec.id[:12]} could not be set up: {reason}")
+
+    @classmethod
+    def recover(cls, state_dir: Path) -> ShimHandle | None:
+        """A handle on a shim that survived a daemon restart, None if it is gone."""
+        try:
+            info = atomicfile.read_json(state_dir / "shim.json")
+        except (OSError, ValueError):
+            return None
+        handle = cls(state_dir, int(info["pid"]))
+        try:
+            handle._connect().close()
+        except OSError:
+            return None
+        return handle
+
+    # -- talking to the shim ---------------------------------------------------
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.state_dir / "shim.sock"))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _open(self, line: str, timeout: float = 30.0) -> tuple[socket.socket, str]:
+        try:
+            sock = self._connect()
+        except OSError as e:
+            raise EngineError(f"container {self.state_dir.name} is not running: {e}") from e
+        sock.settimeout(timeout)
+        try:
+            sock.sendall(line.encode() + b"\n")
+            reply = _read_line_sock(sock)
+        except OSError as e:
+            sock.close()
+            raise EngineError(f"shim of {self.state_dir.name} did not answer: {e}") from e
+        sock.settimeout(None)
+        return sock, reply
+
+    def _request(self, line: str) -> str:
+        sock, reply = self._open(line)
+        sock.close()
+        return reply
+
+    def attach(self, stdin: bool, stdout: bool, stderr: bool) -> socket.socket:
+        flags = " ".join("1" if f else "0" for f in (stdin, stdout, stderr))
+        sock, reply = self._open(f"attach {flags}")
+        if reply != "ok":
+            sock.close()
+            raise EngineError(f"attach refused: {reply}")
+        return sock
+
+    def release(self) -> None:
+        reply = self._request("go")
+        if reply.startswith("exec "):
+            code, _, message = reply[5:].partition(" ")
+            raise ExecFailed(message, int(code))
+        if reply != "ok":
+            raise EngineError(f"could not start the container: {reply}")
+
+    def resize(self, height: int, width: int) -> None:
+        self._request(f"resize {int(height)} {int(width)}")
+
+    def signal(self, sig: int) -> None:
+        """Through the shim, which is PID 1's parent: the pid cannot be reused under it."""
+        try:
+            self._request(f"signal {int(sig)}")
+        except EngineError:
+            if self.exit_status() is None:
+                raise
+
+    def monitor(self) -> socket.socket:
+        """Readable-at-EOF once the container has exited (already EOF if it has)."""
+        try:
+            sock, _reply = self._open("monitor")
+            return sock
+        except EngineError:
+            a, b = socket.socketpair()
+            b.close()
+            return a
+
+    def exit_status(self) -> ExitStatus | None:
+        try:
+            data = atomicfile.read_json(self.state_dir / "exit.json")
+        except (OSError, ValueError):
+            return None
+        return ExitStatus(**data)
+
+    def wait(self, timeout: float | None = None) -> ExitStatus | None:
+        status = self.exit_status()
+        if status is not None:
+            return status
+        with self.monitor() as sock:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([sock], [], [], left)
+                if not ready:
+                    return None
+                if not sock.recv(4096):
+                    break
+        status = self.exit_status()
+        if status is None:  # the shim died without recording an exit
+            return ExitStatus(exit_code=255, error="the container's shim exited unexpectedly")
+        return status
+
+
+def _read_line_fd(fd: int, timeout: float) -> str:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return "error timed out waiting for the container's shim"
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode(errors="replace").strip()
+
+
+def _read_line_sock(sock: socket.socket) -> str:
+    """Byte by byte: what follows the reply line belongs to the caller's stream."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        ch = sock.recv(1)
+        if not ch:
+            break
+        buf += ch
+    return buf.decode(errors="replace").strip()
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "the shim exited without a reason"
+    return " | ".join(text[-5:]) or "the shim exited without a reason"
+
+
+__all__ = ["ExecFailed", "ShimHandle", "python_command"]
