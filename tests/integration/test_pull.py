@@ -403,3 +403,81 @@ def test_concurrent_pulls_of_one_image_share_blobs(
         t.join()
     assert errors == []
     assert store.blobs.read(img.layer_digests[0]) == img.layers[0]
+
+
+# ---- a bearer-token front, as Docker Hub does it ------------------------------------
+
+
+class BearerFront:
+    """Demands `Bearer` tokens from its own /token realm, then proxies to the registry."""
+
+    PASSED_HEADERS = ("Content-Type", "Docker-Content-Digest", "Content-Range", "Content-Length")
+
+    def __init__(self, upstream: str) -> None:
+        self.token_requests: list[str] = []
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/token"):
+                    front.token_requests.append(self.path)
+                    body = b'{"access_token": "good-token", "expires_in": 300}'
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if self.headers.get("Authorization") != "Bearer good-token":
+                    self.send_response(401)
+                    scope = "repository:" + self.path.split("/")[2] + ":pull"
+                    self.send_header(
+                        "WWW-Authenticate",
+                        f'Bearer realm="http://{front.host}/token",service="front",scope="{scope}"',
+                    )
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k in ("Accept", "Range")}
+                req = urllib.request.Request(f"http://{upstream}{self.path}", headers=headers)
+                with urllib.request.urlopen(req) as resp:
+                    body = resp.read()
+                    self.send_response(resp.status)
+                    for name in front.PASSED_HEADERS:
+                        if resp.headers.get(name):
+                            self.send_header(name, resp.headers[name])
+                    self.end_headers()
+                    self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+
+@pytest.fixture
+def bearer_front(registry: LocalRegistry) -> Iterator[BearerFront]:  # noqa: F811
+    front = BearerFront(registry.host)
+    try:
+        yield front
+    finally:
+        front.httpd.shutdown()
+        front.httpd.server_close()
+        front.thread.join(timeout=5)
+
+
+def test_pull_through_bearer_token_realm(
+    tmp_path: Path,
+    registry: LocalRegistry,  # noqa: F811
+    bearer_front: BearerFront,
+    store: Any,
+) -> None:
+    img = push_one(tmp_path, registry)
+    pull(store, parse(f"{bearer_front.host}/one"), progress=Progress())
+    assert store.blobs.has(img.layer_digests[0]) and store.blobs.has(img.config_digest)
+    # One token for the repository scope, cached across manifest, config and layer fetches.
+    assert len(bearer_front.token_requests) == 1
+    assert "scope=repository%3Aone%3Apull" in bearer_front.token_requests[0]
+    assert "service=front" in bearer_front.token_requests[0]
