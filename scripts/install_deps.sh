@@ -9,7 +9,7 @@ PKGS=(
   busybox-static    # the test images' only binary
   docker-registry   # local registry for pull tests
   skopeo umoci      # push and inspect OCI layouts
-  podman runc crun  # peers for benchmarks
+  podman runc crun containernetworking-plugins  # peers for benchmarks
   iproute2 iptables uidmap  # networking and user namespaces
   apache2-utils     # htpasswd, for registry auth tests
   make procps util-linux ca-certificates
@@ -29,6 +29,12 @@ if ((${#missing[@]})); then
   fi
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Keep maintainer scripts from starting daemons (dockerd, registry): we start our own.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
