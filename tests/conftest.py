@@ -6,6 +6,7 @@ Scopes, and why:
   content-addressed and read-only, so tests cannot disturb each other through it.
 - `engine` (function): a fresh daemon with its own root, socket and cgroup parent per test,
   so state never leaks between tests and teardown can wipe everything it started.
+- `registry`, `auth_registry` (function, from tests/registry.py): empty registries.
 - `shared_engine` (module): one daemon for a module of read-mostly tests, when starting a
   daemon per test would dominate the run time. Tests using it must clean up their
   containers (or use unique names) themselves.
@@ -25,7 +26,12 @@ from pathlib import Path
 import pytest
 
 from tests.engine_process import EngineProcess
-from tests.registry import push_oci_layout, run_registry
+from tests.registry import (  # re-exported: `registry`, `auth_registry` for every test
+    auth_registry,  # noqa: F401
+    push_oci_layout,
+    registry,  # noqa: F401
+    run_registry,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES_DIR = Path(os.environ.get("DOCKYARD_TEST_IMAGES", REPO / ".cache" / "test-images"))
