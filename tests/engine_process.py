@@ -250,16 +250,26 @@ class EngineProcess:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _remove_containers_via_api(self) -> None:
+    def _remove_containers_via_api(self, budget: float = 120.0) -> None:
+        """Force-remove every container through the engine, within `budget` seconds; what
+        is left after that is killed by PID and cgroup in the later cleanup steps."""
         if self.proc is None or self.proc.poll() is not None or not self.ping():
             return
+        deadline = time.monotonic() + budget
         _, items = api_call(self.socket, "GET", "/containers/json?all=1", timeout=10)
         for item in items or []:
+            if time.monotonic() > deadline:
+                return
             cid = item["Id"]
-            with contextlib.suppress(Exception):
-                api_call(self.socket, "POST", f"/containers/{cid}/kill", timeout=10)
-            with contextlib.suppress(Exception):
-                api_call(self.socket, "DELETE", f"/containers/{cid}?force=1&v=1", timeout=20)
+            try:
+                status, _ = api_call(
+                    self.socket, "DELETE", f"/containers/{cid}?force=1&v=1", timeout=20
+                )
+            except OSError:
+                status = 599
+            if status >= 400 and status != 404:
+                with contextlib.suppress(OSError):
+                    api_call(self.socket, "POST", f"/containers/{cid}/kill", timeout=10)
 
     def recorded_pids(self) -> list[int]:
         """PIDs from <root>/containers/<id>/state.json ("Pid"), best effort."""
