@@ -164,6 +164,18 @@ def _xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     return out
 
 
+def _chown(target: int | str, uid: int, gid: int, dir_fd: int | None = None) -> None:
+    """Ownership as recorded; an unprivileged engine keeps its own (as rootless Docker does)."""
+    try:
+        if isinstance(target, int):
+            os.fchown(target, uid, gid)
+        else:
+            os.chown(target, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
+
+
 def _best_effort_setxattr(target: int | str, name: str, value: bytes) -> None:
     """Like Docker: a filesystem that refuses an xattr namespace does not fail the layer."""
     try:
@@ -296,7 +308,7 @@ class _Tree:
             raise InvalidParameter(f"layer member {_show(m.name)} is a malformed whiteout")
         self._clear(parent, target)
         os.mknod(target, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
-        os.chown(target, 0, 0, dir_fd=parent, follow_symlinks=False)
+        _chown(target, 0, 0, dir_fd=parent)
 
     def _dir(self, parent: int, name: str, parts: list[str], m: tarfile.TarInfo) -> None:
         if not self._clear(parent, name, keep_dir=True):
@@ -374,13 +386,13 @@ class _Tree:
 
     def _apply_fd(self, fd: int, m: tarfile.TarInfo) -> None:
         """Owner, then mode (chown clears setuid bits), then xattrs (chown clears file caps)."""
-        os.fchown(fd, m.uid, m.gid)
+        _chown(fd, m.uid, m.gid)
         os.fchmod(fd, stat.S_IMODE(m.mode))
         for key, value in _xattrs(m):
             _best_effort_setxattr(fd, key, value)
 
     def _apply_at(self, parent: int, name: str, m: tarfile.TarInfo, *, chmod: bool) -> None:
-        os.chown(name, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+        _chown(name, m.uid, m.gid, dir_fd=parent)
         if chmod:  # only for nodes this tree just created, so `name` is not a symlink
             os.chmod(name, stat.S_IMODE(m.mode), dir_fd=parent)
         via_proc = f"/proc/self/fd/{parent}/{name}"  # setxattr has no dir_fd form

@@ -12,6 +12,7 @@ import io
 import json
 import shutil
 import tarfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,17 @@ def image_config(diff_ids: list[str], *, cmd: list[str] | None = None, **extra: 
     return json.dumps(config, sort_keys=True).encode()
 
 
+@lru_cache(maxsize=32)
+def gz(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=1, mtime=0)
+
+
 def put_image(
     blobs: BlobStore, layers: list[bytes], *, compress: bool = True, **config_kw: Any
 ) -> tuple[str, list[str]]:
     """Store layers (gzipped unless told) and a config; returns (config digest, layer digests)."""
     diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    digests = [blobs.put(gzip.compress(layer, mtime=0) if compress else layer) for layer in layers]
+    digests = [blobs.put(gz(layer) if compress else layer) for layer in layers]
     return blobs.put(image_config(diff_ids, **config_kw)), digests
 
 
