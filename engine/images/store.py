@@ -29,13 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from engine import atomicfile
 from engine.errors import Conflict, InvalidParameter, NotFound
 from engine.images import describe
 from engine.images.blobstore import BlobStore, split_digest
-from engine.images.layers import decompressed, diff_id_of
+from engine.images.layers import diff_id_of
 from engine.images.reference import Reference, parse
 from engine.images.unpack import extract_layer
 
@@ -349,10 +349,6 @@ class ImageStore:
                 with self.blobs.open(blob) as f:
                     return diff_id_of(f)[1]
         raise NotFound(f"layer {diff_id} is not in the store")
-
-    def open_layer_tar(self, image: Image, index: int) -> BinaryIO:
-        """The uncompressed tar of the image's `index`-th layer (bottom-most is 0)."""
-        return decompressed(self.blobs.open(image.layer_blobs[index]))
 
     def tmp_dir(self) -> Path:
         path = self.root / "tmp" / uuid.uuid4().hex
