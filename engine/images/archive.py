@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from engine.errors import InvalidParameter, NotFound
+from engine.images import progress as msg
 from engine.images.blobstore import BlobStore, split_digest
 from engine.images.describe import created_unix
 from engine.images.layers import decompressed
@@ -55,7 +56,8 @@ _ARCHIVE_ERRORS: tuple[type[BaseException], ...] = (
     gzip.BadGzipFile,
 )
 
-Progress = Callable[[str, str], None]
+# Receives Docker JSON progress messages ({"status": "Loading layer", "id": ...}).
+Progress = Callable[[dict[str, Any]], None]
 
 
 # -- save ---------------------------------------------------------------------------------
@@ -274,7 +276,10 @@ def _key(name: str) -> str | None:
 
 
 def load(store: ImageStore, stream: BinaryIO, progress: Progress | None = None) -> list[str]:
-    """Load every image in the archive; returns Docker's "Loaded image: ..." lines."""
+    """Load every image in the archive; returns Docker's "Loaded image: ..." lines.
+
+    `progress` gets a Docker JSON message per layer being unpacked.
+    """
     scratch = store.tmp_dir()
     try:
         archive = _Archive(scratch)
@@ -425,12 +430,17 @@ def _register_all(
 ) -> None:
     added_blobs: list[str] = []
     added_images: list[str] = []
+
+    def on_layer(short_id: str, status: str) -> None:
+        if progress is not None and status == "Extracting":
+            progress(msg.layer("Loading layer", short_id))
+
     try:
         for plan in plans:
             config = _put_file(store.blobs, archive.path(plan.config), added_blobs)
             layers = [_put_file(store.blobs, archive.path(k), added_blobs) for k in plan.layers]
             existed = _exists(store, config)
-            plan.image_id = store.register(config, layers, progress=progress).id
+            plan.image_id = store.register(config, layers, progress=on_layer).id
             if not existed:
                 added_images.append(plan.image_id)
     except BaseException:

@@ -60,7 +60,10 @@ def test_round_trip_keeps_ids_tags_and_content(src: ImageStore, tmp_path: Path) 
     untagged = next(i for i in src.list() if not i.repo_tags)
     data = saved(src, ["busybox", "localhost:5000/team/app:v1", untagged.id[7:19]])
     dst = fresh(tmp_path)
-    lines = load(dst, io.BytesIO(data))
+    seen: list[dict[str, object]] = []
+    lines = load(dst, io.BytesIO(data), seen.append)
+    assert seen[0] == {"status": "Loading layer", "progressDetail": {}, "id": seen[0]["id"]}
+    assert len(seen) == 3  # one per distinct layer unpacked
     assert lines == [
         "Loaded image: busybox:latest",
         "Loaded image: localhost:5000/team/app:v1",
