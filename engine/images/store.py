@@ -384,12 +384,20 @@ class ImageStore:
     # -- removal ------------------------------------------------------------------------
 
     def remove(self, name: str, *, force: bool = False, in_use: InUse = _never_in_use) -> Records:
-        """`docker rmi`: untag by ref; delete when the last ref goes or when named by id."""
+        """`docker rmi`: untag by ref; delete when the last ref goes or when named by id.
+
+        `in_use` (the container store's question) is asked outside our lock, so
+        the two stores' locks never nest; the name is resolved again after it.
+        """
         trash: _PathList = []
         try:
             with self._lock:
+                first_id, _ = self._resolve(name)
+            user = in_use(first_id)
+            with self._lock:
                 image_id, key = self._resolve(name)
-                user = in_use(image_id)
+                if image_id != first_id:
+                    raise Conflict(f"image {name} changed while being removed; try again")
                 if key is not None:
                     return self._remove_ref(name, image_id, key, force, user, trash)
                 return self._remove_id(image_id, force, user, trash)
@@ -497,13 +505,16 @@ class ImageStore:
         deleted: Records = []
         reclaimed = 0
         trash: _PathList = []
+        with self._lock:
+            candidates = list(self._records)
+        unused = {i for i in candidates if not in_use(i)}  # asked outside our lock, as in remove
         try:
             with self._lock:
                 for image_id in list(self._records):
                     refs = self._refs_of(image_id)
                     if dangling_only and any("@" not in r for r in refs):
                         continue
-                    if in_use(image_id):
+                    if image_id not in unused:
                         continue
                     deleted += self._untag(refs)
                     recs, n = self._delete_image(image_id, trash)

@@ -245,3 +245,11 @@ def test_existing_nonempty_destination_is_a_conflict(env: dict[str, Path]) -> No
         unpack_layer(io.BytesIO(TarBuilder().file("new", b"1").bytes()), env["dest"])
     assert os.listdir(env["dest"]) == ["old"]
     assert sorted(os.listdir(env["dest"].parent)) == ["L"]
+
+
+def test_later_members_replace_earlier_ones(env: dict[str, Path]) -> None:
+    t = TarBuilder().dir("d").file("d/x", b"1").dir("d/sub").file("d/sub/y", b"2")
+    t.file("d", b"now a file").file("f", b"old").dir("f").file("f/z", b"3")
+    unpack_layer(io.BytesIO(t.bytes()), env["dest"])
+    assert (env["dest"] / "d").read_bytes() == b"now a file"
+    assert (env["dest"] / "f" / "z").read_bytes() == b"3"

@@ -268,3 +268,20 @@ def test_views(store: ImageStore) -> None:
     assert [h["CreatedBy"] for h in hist] == ["layer 1", "layer 0"]
     assert hist[0]["Id"] == image.id and hist[0]["Tags"] == ["busybox:latest"]
     assert hist[1]["Id"] == "<missing>" and hist[0]["Size"] == 1
+
+
+def test_in_use_is_asked_without_holding_the_store_lock(store: ImageStore) -> None:
+    """The container store may call back into the image store: no lock may be held."""
+    image_id = add(store, [BASE], "busybox")
+    add(store, [BASE, app_layer("d")])
+
+    def other_thread_can_read(_id: str) -> bool:
+        t = threading.Thread(target=store.list)
+        t.start()
+        t.join(timeout=5)
+        assert not t.is_alive(), "in_use was called with the store lock held"
+        return False
+
+    store.prune(in_use=other_thread_can_read)
+    store.remove("busybox", in_use=other_thread_can_read)
+    assert store.list() == [] and image_id
