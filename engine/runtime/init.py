@@ -1,5 +1,8 @@
 """The container-setup sequence, run in the shim's forked child (the container's PID 1).
 
+Everything this process will need is imported at the top: after pivot_root
+the host's Python library is out of reach, so a lazy import would fail.
+
 One ordered list of small steps; the order is the point, and each step's
 comment says why it sits where it does. The shim has already unshared the PID
 namespace (so this process is PID 1) and joined it to the container's cgroup.
@@ -16,6 +19,7 @@ from typing import NoReturn
 
 from engine.runtime import capabilities, rootfs
 from engine.runtime.command import CommandError, execute
+from engine.runtime.reaper import run_reaper
 from engine.runtime.spec import ContainerSpec
 from engine.runtime.syscalls import (
     CLONE_NEWCGROUP,
@@ -208,7 +212,5 @@ def run(spec: ContainerSpec, sc: Syscalls, chan: socket.socket) -> NoReturn:
     _expect(chan, b"go")
     os.umask(0o022)
     if spec.init:
-        from engine.runtime.reaper import run_reaper
-
         run_reaper(lambda: exec_or_report(spec.args, env, chan), chan)
     exec_or_report(spec.args, env, chan)

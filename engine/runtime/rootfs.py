@@ -84,7 +84,7 @@ def secure_join(root: str, unsafe: str) -> str:
         if part == ".":
             continue
         if part == "..":
-            resolved = posixpath.dirname(resolved) if resolved else ""
+            resolved = resolved.rsplit("/", 1)[0]
             continue
         candidate = f"{resolved}/{part}"
         try:

@@ -509,9 +509,9 @@ def main(argv: list[str]) -> None:
     try:
         shim.start()
     except BaseException as e:  # report every setup failure to the launcher
-        _report(ready_fd, f"error {e}")
-        if shim.cgroups is not None:
+        if shim.cgroups is not None:  # before reporting: the caller may check at once
             _remove_cgroup(shim.cgroups, shim.spec.id)
+        _report(ready_fd, f"error {e}")
         os._exit(1)
     _report(ready_fd, f"ok {shim.pid}")
     os.close(ready_fd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource as _resource
 from typing import Any, Protocol
 
 # clone(2) namespace flags
@@ -207,8 +208,6 @@ class LinuxSyscalls:
         return os.path.isdir(path)
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> None:
-        import resource as _resource  # only containers with ulimits pay for it
-
         _resource.setrlimit(resource, (soft, hard))
 
     def setgroups(self, gids: list[int]) -> None:
