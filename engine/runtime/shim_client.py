@@ -13,6 +13,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,19 +61,10 @@ class ShimHandle:
         atomicfile.write_json(state_dir / "spec.json", spec.to_json(), mode=0o600)
         ready_r, ready_w = os.pipe()
         try:
-            with open(state_dir / "shim.log", "ab") as log:
-                launcher = subprocess.Popen(
-                    [*python_command("shim"), str(state_dir), str(ready_w)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    pass_fds=(ready_w,),
-                    start_new_session=True,
-                    cwd="/",
-                )
+            if not (USE_TEMPLATE and _TEMPLATE.spawn(state_dir, ready_w)):
+                _spawn_fresh(state_dir, ready_w)
             os.close(ready_w)
             ready_w = -1
-            launcher.wait()  # the launcher forks the real shim and exits at once
             line = _read_line_fd(ready_r, LAUNCH_TIMEOUT)
         finally:
             os.close(ready_r)
@@ -188,6 +180,66 @@ class ShimHandle:
         if status is None:  # the shim died without recording an exit
             return ExitStatus(exit_code=255, error="the container's shim exited unexpectedly")
         return status
+
+
+def _spawn_fresh(state_dir: Path, ready_w: int) -> None:
+    """A new interpreter for the shim: slow to start, but needs no template."""
+    with open(state_dir / "shim.log", "ab") as log:
+        launcher = subprocess.Popen(
+            [*python_command("shim"), str(state_dir), str(ready_w)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(ready_w,),
+            start_new_session=True,
+            cwd="/",
+        )
+    launcher.wait()  # the launcher forks the real shim and exits at once
+
+
+class _Template:
+    """The daemon's one pre-imported shim template (see template.py), started lazily."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+
+    def _start(self) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [*python_command("template"), str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                cwd="/",
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        return ours
+
+    def spawn(self, state_dir: Path, ready_w: int) -> bool:
+        """Ask the template to fork a shim; False if it cannot (caller starts one fresh)."""
+        with self.lock:
+            for _attempt in range(2):
+                sock = self.sock
+                if sock is None or self.proc is None or self.proc.poll() is not None:
+                    sock = self._start()
+                try:
+                    socket.send_fds(sock, [str(state_dir).encode()], [ready_w])
+                    return True
+                except OSError:
+                    sock.close()
+                    self.sock = None
+        return False
+
+
+USE_TEMPLATE = True
+_TEMPLATE = _Template()
 
 
 def _read_line_fd(fd: int, timeout: float) -> str:
