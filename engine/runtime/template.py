@@ -10,6 +10,7 @@ forked are detached and live on.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -39,6 +40,9 @@ def serve(ctl: socket.socket) -> None:
 def main(argv: list[str]) -> None:
     ctl = socket.socket(fileno=int(argv[0]))
     os.set_inheritable(ctl.fileno(), False)
+    # Move every imported object out of the collector's reach: a GC pass in a
+    # forked shim would otherwise write to (and so copy) all the shared pages.
+    gc.freeze()
     serve(ctl)
     os._exit(0)
 
