@@ -27,7 +27,7 @@ from common import (
     write_result,
 )
 
-from tests.engine_process import rss_kib, shim_pids
+from tests.engine_process import rss_kib
 
 
 def start_containers(ours: Ours, n: int, jobs: int) -> tuple[int, float, list[str]]:
@@ -63,7 +63,7 @@ def main() -> int:
         started, secs, errors = start_containers(ours, args.n, args.jobs)
         time.sleep(1)  # let shims settle after their start-up allocations
         engine_rss = rss_kib(eng.proc.pid)
-        shims = shim_pids(eng.dir)
+        shims = eng.shim_pids()
         shim_rss = sum(rss_kib(p) for p in shims)
         ps_times = [timed_run(["docker", "ps"], eng.env) for _ in range(5)]
         listed = len(eng.docker("ps", "-q").stdout.split())

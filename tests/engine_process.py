@@ -29,6 +29,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHIM_MARKER = "engine.runtime.shim"
+ENGINE_MARKER = "engine.runtime."  # shims run engine.runtime.shim or .template code
 CGROUP_FS = Path("/sys/fs/cgroup")
 _seq = itertools.count(1)
 
@@ -229,8 +230,7 @@ class EngineProcess:
         steps = (
             self._remove_containers_via_api,
             self.stop,
-            self._kill_recorded_pids,
-            self._kill_shims,
+            self._kill_leftovers,
             self._cleanup_cgroups,
             self._unmount_root,
         )
@@ -272,14 +272,27 @@ class EngineProcess:
                     api_call(self.socket, "POST", f"/containers/{cid}/kill", timeout=10)
 
     def recorded_pids(self) -> list[int]:
-        """PIDs from <root>/containers/<id>/state.json ("Pid"), best effort."""
+        """Container init PIDs the engine recorded, best effort: "Pid" in
+        <root>/containers/<id>/state.json, or State.Pid in config.v2.json."""
         pids = []
-        for state in (self.root / "containers").glob("*/state.json"):
+        for record in (self.root / "containers").glob("*/*.json"):
             with contextlib.suppress(Exception):
-                pid = int(json.loads(state.read_text()).get("Pid") or 0)
+                doc = json.loads(record.read_text())
+                pid = int(doc.get("Pid") or doc.get("State", {}).get("Pid") or 0)
                 if pid > 0:
                     pids.append(pid)
-        return pids
+        return sorted(set(pids))
+
+    def shim_pids(self) -> list[int]:
+        """This engine's shims: parents of recorded container PIDs that run engine code
+        (shims fork from a template, so their cmdline need not name the root), plus any
+        process whose cmdline names the shim module and this engine's directory."""
+        found = set(shim_pids(self.dir))
+        for pid in self.recorded_pids():
+            parent = parent_pid(pid)
+            if parent > 1 and ENGINE_MARKER in cmdline(parent):
+                found.add(parent)
+        return sorted(found)
 
     def _is_ours(self, pid: int) -> bool:
         """Guard against PID reuse: it runs in our cgroup parent, or names our root."""
@@ -290,13 +303,13 @@ class EngineProcess:
             return False
         return self.cgroup_parent in cgroups or str(self.dir).encode() in cmdline
 
-    def _kill_recorded_pids(self) -> None:
+    def _kill_leftovers(self) -> None:
+        """Find shims first (via their containers), then kill containers and shims."""
+        shims = self.shim_pids()
         for pid in self.recorded_pids():
             if self._is_ours(pid):
                 kill_quietly(pid)
-
-    def _kill_shims(self) -> None:
-        for pid in shim_pids(self.dir):
+        for pid in shims:
             kill_quietly(pid)
 
     def cgroup_dirs(self) -> list[Path]:
@@ -341,6 +354,23 @@ def proc_cmdlines() -> Iterator[tuple[int, str]]:
         except OSError:
             continue
         yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def parent_pid(pid: int) -> int:
+    """PPid from /proc/PID/stat (after the parenthesised comm, which may hold spaces)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def shim_pids(under: Path) -> list[int]:
