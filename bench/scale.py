@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Scale: start N idle containers (`docker run -d busybox sleep 100000`) on a fresh engine,
-then report the engine's RSS, the per-container cost (RSS of the shims of this engine / N)
+then report the engine's RSS, the per-container cost (RSS, and PSS which splits the pages
+shims share with their template, of this engine's shims / N)
 and `docker ps` latency (median of 5). Everything started is removed afterwards.
 
 Usage: .venv/bin/python bench/scale.py [--n 100] [--jobs 4]
@@ -27,7 +28,7 @@ from common import (
     write_result,
 )
 
-from tests.engine_process import rss_kib
+from tests.engine_process import pss_kib, rss_kib
 
 
 def start_containers(ours: Ours, n: int, jobs: int) -> tuple[int, float, list[str]]:
@@ -65,6 +66,7 @@ def main() -> int:
         engine_rss = rss_kib(eng.proc.pid)
         shims = eng.shim_pids()
         shim_rss = sum(rss_kib(p) for p in shims)
+        shim_pss = sum(pss_kib(p) for p in shims)
         ps_times = [timed_run(["docker", "ps"], eng.env) for _ in range(5)]
         listed = len(eng.docker("ps", "-q").stdout.split())
         result = {
@@ -77,6 +79,8 @@ def main() -> int:
             "shims": len(shims),
             "shim_rss_total_kib": shim_rss,
             "per_container_kib": round(shim_rss / max(started, 1), 1),
+            "shim_pss_total_kib": shim_pss,
+            "per_container_pss_kib": round(shim_pss / max(started, 1), 1),
             "docker_ps_median_ms": round(statistics.median(ps_times) * 1000, 1),
             "errors": errors,
         }
@@ -86,6 +90,7 @@ def main() -> int:
         ["engine RSS idle -> loaded", f"{idle_rss / 1024:.1f} -> {engine_rss / 1024:.1f} MiB"],
         ["shims, total RSS", f"{len(shims)}, {shim_rss / 1024:.1f} MiB"],
         ["per-container (shim RSS / N)", f"{result['per_container_kib']} KiB"],
+        ["per-container (shim PSS / N)", f"{result['per_container_pss_kib']} KiB"],
         ["docker ps (median of 5)", f"{result['docker_ps_median_ms']} ms"],
     ]
     print(table(["scale", "value"], rows))

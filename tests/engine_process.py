@@ -390,6 +390,18 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size (shared pages split among sharers), 0 if gone. Fairer than RSS
+    for shims forked from one template, which share most of their pages."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def own_cgroup_paths() -> list[str]:
     paths = []
     with contextlib.suppress(OSError):
