@@ -14,8 +14,9 @@ from typing import Any
 
 from engine.cgroups.manager import CgroupManager
 from engine.containers.model import Container
-from engine.errors import Conflict, InvalidParameter, NotFound
+from engine.errors import Conflict, EngineError, InvalidParameter, NotFound
 from engine.runtime.exec import ExecProcess, spawn_exec
+from engine.runtime.shim_client import ExecFailed
 from engine.runtime.spec import ExecSpec
 
 
@@ -90,15 +91,24 @@ class ExecStore:
             raise NotFound(f"No such exec instance: {eid}")
         return ex
 
-    def start(self, ex: Exec) -> ExecProcess:
+    def check_startable(self, ex: Exec) -> None:
         if ex.running or ex.exit_code is not None:
             raise Conflict(f"Error: Exec command {ex.id} has already run")
+        ex.container.state.status.check_exec(ex.container.name)
+
+    def start(self, ex: Exec) -> ExecProcess:
+        self.check_startable(ex)
         c = ex.container
-        c.state.status.check_exec(c.name)
         proc = spawn_exec(c.state.pid, c.spec, self.cgroups.procs_files(c.id), ex.spec)
         ex.process, ex.pid, ex.running = proc, proc.pid, True
         threading.Thread(target=self._reap, args=(ex, proc), daemon=True).start()
         return proc
+
+    def record_failure(self, ex: Exec, exc: EngineError) -> None:
+        """A command that never ran still gets an exit code, as `docker exec` reports it."""
+        ex.exit_code = exc.exit_code if isinstance(exc, ExecFailed) else 126
+        ex.running = False
+        ex.done.set()
 
     def _reap(self, ex: Exec, proc: ExecProcess) -> None:
         ex.exit_code = proc.wait()

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from engine.api.http import HijackReply, Reply, Request, Router
 from engine.api.streams import pump_fds
+from engine.errors import EngineError
+from engine.logs import frame
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
@@ -19,10 +21,18 @@ def register(router: Router, d: Daemon) -> None:
         if body.get("Detach"):
             d.execs.start(ex)
             return Reply(200)
-        proc = d.execs.start(ex)
+        d.execs.check_startable(ex)
         tty = ex.spec.tty
 
         def run(sock: socket.socket, rfile: BinaryIO) -> None:
+            # The process starts only after the upgrade reply went out, as in Docker:
+            # clients that read the reply headers through a buffer would lose early output.
+            try:
+                proc = d.execs.start(ex)
+            except EngineError as exc:
+                d.execs.record_failure(ex, exc)
+                sock.sendall((exc.message + "\n").encode() if tty else frame(2, (exc.message + "\n").encode()))
+                return
             if tty:
                 assert proc.pty_fd is not None
                 outputs = {proc.pty_fd: 1}
@@ -34,8 +44,7 @@ def register(router: Router, d: Daemon) -> None:
                 if proc.stderr_fd is not None:
                     outputs[proc.stderr_fd] = 2
                 stdin_fd = proc.stdin_fd if ex.attach_stdin else None
-            pump_fds(sock, rfile, outputs, stdin_fd, tty)
-            ex.done.wait(30)
+            pump_fds(sock, rfile, outputs, stdin_fd, tty, lambda: ex.done.wait(30))
 
         return HijackReply(run, multiplexed=not tty)
 

@@ -10,7 +10,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from engine.api.http import Reply, Request, Router, StreamReply
 from engine.errors import EngineError, InvalidParameter
@@ -144,7 +144,7 @@ def register(router: Router, d: Daemon) -> None:
         quiet = req.flag("quiet")
 
         def work(emit: Callable[[dict[str, Any]], None]) -> None:
-            lines = archive.load(d.images, req.body, lambda m: None if quiet else emit(m))  # type: ignore[arg-type]
+            lines = archive.load(d.images, cast(BinaryIO, req.body), lambda m: None if quiet else emit(m))
             for line in lines:
                 emit({"stream": line + "\n"})
             if not lines:

@@ -65,8 +65,12 @@ def pump_socket(client: socket.socket, rfile: BinaryIO, upstream: socket.socket,
 
 
 def pump_fds(client: socket.socket, rfile: BinaryIO, outputs: dict[int, int],
-             stdin_fd: int | None, tty: bool) -> None:
-    """Client <-> exec process: `outputs` maps fd -> stream number (1 stdout, 2 stderr)."""
+             stdin_fd: int | None, tty: bool, before_close: Callable[[], object]) -> None:
+    """Client <-> exec process: `outputs` maps fd -> stream number (1 stdout, 2 stderr).
+
+    `before_close` runs between the end of output and the end of the connection:
+    the CLI asks for the exit code as soon as the stream ends, so it must be known by then.
+    """
     if stdin_fd is not None:
         threading.Thread(
             target=_forward_stdin,
@@ -92,6 +96,7 @@ def pump_fds(client: socket.socket, rfile: BinaryIO, outputs: dict[int, int],
         pass
     finally:
         sel.close()
+        before_close()
         with contextlib.suppress(OSError):
             client.shutdown(socket.SHUT_RDWR)
 

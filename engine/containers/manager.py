@@ -112,11 +112,16 @@ class ContainerManager:
     # -- start -----------------------------------------------------------------
 
     def start(self, c: Container) -> None:
-        with c.lock:
-            if c.state.status in (Status.RUNNING, Status.PAUSED):
-                raise NotModified(f"container {c.name} is already started")
-            c.state.status.check_start(c.name)
-            self._launch(c)
+        try:
+            with c.lock:
+                if c.state.status in (Status.RUNNING, Status.PAUSED):
+                    raise NotModified(f"container {c.name} is already started")
+                c.state.status.check_start(c.name)
+                self._launch(c)
+        except EngineError as exc:
+            if c.host_config.get("AutoRemove") and not isinstance(exc, (NotModified, Conflict)):
+                self._remove_quietly(c)  # as Docker: a --rm container that cannot start goes away
+            raise
         self._event(c, "start")
         self._notify()
 
