@@ -32,6 +32,7 @@ class Exec:
     exit_code: int | None = None
     pid: int = 0
     process: ExecProcess | None = None
+    console_size: tuple[int, int] = (0, 0)
     done: threading.Event = field(default_factory=threading.Event)
 
     def inspect(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ class ExecStore:
         )
         ex = Exec(secrets.token_hex(32), c, spec, bool(body.get("AttachStdin")),
                   bool(body.get("AttachStdout", True)), bool(body.get("AttachStderr", True)))
+        ex.console_size = console_size(body.get("ConsoleSize"))
         with self._lock:
             self._execs[ex.id] = ex
         return ex
@@ -91,6 +93,12 @@ class ExecStore:
             raise NotFound(f"No such exec instance: {eid}")
         return ex
 
+    def resize(self, ex: Exec, height: int, width: int) -> None:
+        """Remember the size: a resize may arrive before the process exists."""
+        ex.console_size = (height, width)
+        if ex.process is not None and ex.running:
+            ex.process.resize(height, width)
+
     def check_startable(self, ex: Exec) -> None:
         if ex.running or ex.exit_code is not None:
             raise Conflict(f"Error: Exec command {ex.id} has already run")
@@ -101,6 +109,8 @@ class ExecStore:
         c = ex.container
         proc = spawn_exec(c.state.pid, c.spec, self.cgroups.procs_files(c.id), ex.spec)
         ex.process, ex.pid, ex.running = proc, proc.pid, True
+        if ex.spec.tty and all(ex.console_size):
+            proc.resize(*ex.console_size)
         threading.Thread(target=self._reap, args=(ex, proc), daemon=True).start()
         return proc
 
@@ -119,3 +129,9 @@ class ExecStore:
         with self._lock:
             for eid in [e for e, ex in self._execs.items() if ex.container.id == cid]:
                 del self._execs[eid]
+
+
+def console_size(raw: Any) -> tuple[int, int]:
+    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) and v >= 0 for v in raw):
+        return raw[0], raw[1]
+    return 0, 0

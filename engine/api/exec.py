@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from engine.api.http import HijackReply, Reply, Request, Router
 from engine.api.streams import pump_fds
 from engine.errors import EngineError
+from engine.execs import console_size
 from engine.logs import frame
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ def register(router: Router, d: Daemon) -> None:
             d.execs.start(ex)
             return Reply(200)
         d.execs.check_startable(ex)
+        if body.get("ConsoleSize"):
+            ex.console_size = console_size(body["ConsoleSize"])
         tty = ex.spec.tty
 
         def run(sock: socket.socket, rfile: BinaryIO) -> None:
@@ -49,9 +52,7 @@ def register(router: Router, d: Daemon) -> None:
         return HijackReply(run, multiplexed=not tty)
 
     def resize(req: Request) -> Reply:
-        ex = d.execs.get(req.params["id"])
-        if ex.process is not None and ex.running:
-            ex.process.resize(req.int_arg("h"), req.int_arg("w"))
+        d.execs.resize(d.execs.get(req.params["id"]), req.int_arg("h"), req.int_arg("w"))
         return Reply(201)
 
     def inspect(req: Request) -> Reply:

@@ -135,6 +135,9 @@ class ContainerManager:
             self._record_failed_start(c, 128, exc.message)
             raise
         self._connect_pending(c, shim)
+        size = c.host_config.get("ConsoleSize") or [0, 0]
+        if c.spec.tty and len(size) == 2 and size[0] and size[1]:
+            shim.resize(int(size[0]), int(size[1]))  # before exec: the first command sees it
         try:
             shim.release()
         except ExecFailed as exc:
