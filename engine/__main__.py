@@ -1,4 +1,4 @@
-"""`python -m engine serve --root DIR --host unix:///PATH.sock`: run the engine in the foreground."""
+"""`python -m engine serve --root DIR --host unix:///PATH.sock`: the engine, in the foreground."""
 
 from __future__ import annotations
 
@@ -15,14 +15,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the Docker Engine API on a unix socket")
-    serve.add_argument("--root", required=True, type=Path, help="where images, containers and volumes live")
-    serve.add_argument("--host", default="unix:///run/dockyard/docker.sock",
-                       help="unix:///PATH.sock (TCP is refused: nothing listens off the socket)")
-    serve.add_argument("--exec-root", type=Path, default=None,
-                       help="short path for per-container runtime state (default /run/dockyard/<hash>)")
-    serve.add_argument("--cgroup-parent", default="dockyard", help="cgroup under which containers go")
-    serve.add_argument("--insecure-registry", action="append", default=[],
-                       help="registry host:port to reach over plain HTTP (localhost is always allowed)")
+    serve.add_argument(
+        "--root", required=True, type=Path, help="where images, containers and volumes live"
+    )
+    serve.add_argument(
+        "--host",
+        default="unix:///run/dockyard/docker.sock",
+        help="unix:///PATH.sock (TCP is refused: nothing listens off the socket)",
+    )
+    serve.add_argument(
+        "--exec-root",
+        type=Path,
+        default=None,
+        help="short path for per-container runtime state (default /run/dockyard/<hash>)",
+    )
+    serve.add_argument(
+        "--cgroup-parent", default="dockyard", help="cgroup under which containers go"
+    )
+    serve.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        help="registry host:port to reach over plain HTTP (localhost is always allowed)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -35,12 +50,23 @@ def socket_path(host: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     root = args.root.resolve()
-    exec_root = args.exec_root or Path("/run/dockyard") / hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    opts = Options(root=root, socket=socket_path(args.host), exec_root=exec_root,
-                   cgroup_parent=args.cgroup_parent, insecure_registries=args.insecure_registry)
+    exec_root = (
+        args.exec_root
+        or Path("/run/dockyard") / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    )
+    opts = Options(
+        root=root,
+        socket=socket_path(args.host),
+        exec_root=exec_root,
+        cgroup_parent=args.cgroup_parent,
+        insecure_registries=args.insecure_registry,
+    )
     Daemon(opts).serve()
     return 0
 

@@ -6,6 +6,7 @@ receives exactly one object and no module reaches for globals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -46,8 +47,13 @@ class Daemon:
         self.volumes = VolumeStore(opts.root / "volumes")
         self.cgroups: CgroupManager = detect(opts.cgroup_parent)
         self.containers = ContainerManager(
-            ContainerStore(opts.root / "containers"), self.images, self.volumes, self.events,
-            self.cgroups, opts.exec_root, opts.cgroup_parent,
+            ContainerStore(opts.root / "containers"),
+            self.images,
+            self.volumes,
+            self.events,
+            self.cgroups,
+            opts.exec_root,
+            opts.cgroup_parent,
         )
         self.execs = ExecStore(self.cgroups)
         self.started = threading.Event()
@@ -58,8 +64,9 @@ class Daemon:
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s, shutting down (containers keep running)",
-                     signal.Signals(signum).name)
+            log.info(
+                "received %s, shutting down (containers keep running)", signal.Signals(signum).name
+            )
             stop.set()
 
         signal.signal(signal.SIGTERM, on_signal)
@@ -72,8 +79,6 @@ class Daemon:
         server.shutdown()
         server.server_close()
         self.containers.shutdown()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.opts.socket)
-        except FileNotFoundError:
-            pass
         log.info("engine stopped")

@@ -26,8 +26,9 @@ class EventBus:
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._subscribers: list[queue.SimpleQueue[Event]] = []
 
-    def publish(self, kind: str, action: str, actor_id: str,
-                attributes: dict[str, str] | None = None) -> Event:
+    def publish(
+        self, kind: str, action: str, actor_id: str, attributes: dict[str, str] | None = None
+    ) -> Event:
         now = time.time_ns()
         event: Event = {
             "Type": kind,
@@ -38,7 +39,11 @@ class EventBus:
             "timeNano": now,
         }
         if kind == "container":  # the pre-1.22 fields, still read by some clients
-            event.update(status=action, id=actor_id, **{"from": event["Actor"]["Attributes"].get("image", "")})
+            event.update(
+                status=action,
+                id=actor_id,
+                **{"from": event["Actor"]["Attributes"].get("image", "")},
+            )
         with self._lock:
             self._history.append(event)
             for q in self._subscribers:
@@ -67,11 +72,15 @@ def matcher(filters: dict[str, list[str]]) -> Predicate:
         checks: dict[str, Callable[[str], bool]] = {
             "type": lambda v: event["Type"] == v,
             "event": lambda v: event["Action"].split(":")[0] == v,
-            "container": lambda v: event["Type"] == "container"
-            and (event["Actor"]["ID"].startswith(v) or attrs.get("name") == v),
+            "container": lambda v: (
+                event["Type"] == "container"
+                and (event["Actor"]["ID"].startswith(v) or attrs.get("name") == v)
+            ),
             "image": lambda v: attrs.get("image") == v or event["Actor"]["ID"] == v,
-            "network": lambda v: event["Type"] == "network"
-            and (event["Actor"]["ID"].startswith(v) or attrs.get("name") == v),
+            "network": lambda v: (
+                event["Type"] == "network"
+                and (event["Actor"]["ID"].startswith(v) or attrs.get("name") == v)
+            ),
             "volume": lambda v: event["Type"] == "volume" and event["Actor"]["ID"] == v,
             "label": lambda v: _label_ok(attrs, v),
         }

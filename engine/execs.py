@@ -79,8 +79,14 @@ class ExecStore:
             open_stdin=bool(body.get("AttachStdin")),
             privileged=bool(body.get("Privileged")),
         )
-        ex = Exec(secrets.token_hex(32), c, spec, bool(body.get("AttachStdin")),
-                  bool(body.get("AttachStdout", True)), bool(body.get("AttachStderr", True)))
+        ex = Exec(
+            secrets.token_hex(32),
+            c,
+            spec,
+            bool(body.get("AttachStdin")),
+            bool(body.get("AttachStdout", True)),
+            bool(body.get("AttachStderr", True)),
+        )
         ex.console_size = console_size(body.get("ConsoleSize"))
         with self._lock:
             self._execs[ex.id] = ex

@@ -62,11 +62,11 @@ def _parse(line: bytes) -> Record | None:
 
 
 def _wanted(rec: Record, q: LogQuery) -> bool:
-    if rec.stream == "stdout" and not q.stdout or rec.stream == "stderr" and not q.stderr:
+    if (rec.stream == "stdout" and not q.stdout) or (rec.stream == "stderr" and not q.stderr):
         return False
     if q.since or q.until:
         moment = parse_rfc3339(rec.time)
-        if q.since and moment < q.since or q.until and moment > q.until:
+        if (q.since and moment < q.since) or (q.until and moment > q.until):
             return False
     return True
 
@@ -103,7 +103,7 @@ def read(path: Path, q: LogQuery, alive: Callable[[], bool]) -> Iterator[Record]
 
 def _read_new(path: Path, inode: int, offset: int) -> tuple[int, int, list[Record]]:
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below; absence is normal
     except FileNotFoundError:
         return inode, offset, []
     with fh:

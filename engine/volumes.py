@@ -43,7 +43,7 @@ class VolumeStore:
         anonymous: bool = False,
     ) -> dict[str, Any]:
         if driver not in ("", "local"):
-            raise NotFound(f"plugin \"{driver}\" not found: only the local volume driver exists")
+            raise NotFound(f'plugin "{driver}" not found: only the local volume driver exists')
         if options:
             raise InvalidParameter(
                 f"volume driver options are not supported: {sorted(options)}; "
@@ -98,14 +98,16 @@ class VolumeStore:
         self.inspect(name)
         users = in_use(name)
         if users:
-            raise Conflict(
-                f"remove {name}: volume is in use - [{', '.join(users)}]"
-            )
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         with self._lock:
             shutil.rmtree(self.root / name, ignore_errors=True)
 
-    def prune(self, in_use: InUse, all_volumes: bool = False,
-              label_filter: Callable[[dict[str, str]], bool] = lambda _l: True) -> dict[str, Any]:
+    def prune(
+        self,
+        in_use: InUse,
+        all_volumes: bool = False,
+        label_filter: Callable[[dict[str, str]], bool] = lambda _l: True,
+    ) -> dict[str, Any]:
         deleted, reclaimed = [], 0
         for view in self.list():
             name = view["Name"]

@@ -148,16 +148,22 @@ def register(router: Router, d: Daemon) -> None:
     def logs_(req: Request) -> StreamReply:
         c = get(req)
         q = logs.LogQuery(
-            stdout=req.flag("stdout"), stderr=req.flag("stderr"),
-            since=_seconds(req.arg("since")), until=_seconds(req.arg("until")),
-            tail=_tail(req.arg("tail")), timestamps=req.flag("timestamps"),
+            stdout=req.flag("stdout"),
+            stderr=req.flag("stderr"),
+            since=_seconds(req.arg("since")),
+            until=_seconds(req.arg("until")),
+            tail=_tail(req.arg("tail")),
+            timestamps=req.flag("timestamps"),
             follow=req.flag("follow"),
         )
         if not (q.stdout or q.stderr):
             raise InvalidParameter("you must choose at least one stream")
         records = logs.read(_log_path(c), q, lambda: c.state.status.alive)
-        ctype = "application/vnd.docker.raw-stream" if c.spec.tty else \
-            "application/vnd.docker.multiplexed-stream"
+        ctype = (
+            "application/vnd.docker.raw-stream"
+            if c.spec.tty
+            else "application/vnd.docker.multiplexed-stream"
+        )
         return StreamReply((logs.render(r, q, c.spec.tty) for r in records), ctype)
 
     def top(req: Request) -> Reply:
@@ -174,7 +180,9 @@ def register(router: Router, d: Daemon) -> None:
 
         def stream() -> Iterator[bytes]:
             while True:
-                yield json.dumps({"id": c.id, "name": "/" + c.name, **_stats(d, c)}).encode() + b"\n"
+                yield (
+                    json.dumps({"id": c.id, "name": "/" + c.name, **_stats(d, c)}).encode() + b"\n"
+                )
                 if not c.state.status.alive:
                     return
                 time.sleep(1)
@@ -265,18 +273,40 @@ def _top(pids: list[int], ps_args: str) -> dict[str, Any]:
 def _stats(d: Daemon, c: Container) -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if not c.state.status.alive:
-        return {"read": now, "pids_stats": {}, "cpu_stats": {}, "precpu_stats": {},
-                "memory_stats": {}, "blkio_stats": {}, "networks": {}}
+        return {
+            "read": now,
+            "pids_stats": {},
+            "cpu_stats": {},
+            "precpu_stats": {},
+            "memory_stats": {},
+            "blkio_stats": {},
+            "networks": {},
+        }
     s = d.cgroups.stats(c.id)
-    cpu = {"cpu_usage": {"total_usage": s.cpu_usage_ns, "usage_in_kernelmode": 0,
-                         "usage_in_usermode": 0},
-           "system_cpu_usage": s.system_cpu_usage_ns, "online_cpus": s.online_cpus,
-           "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+    cpu = {
+        "cpu_usage": {
+            "total_usage": s.cpu_usage_ns,
+            "usage_in_kernelmode": 0,
+            "usage_in_usermode": 0,
+        },
+        "system_cpu_usage": s.system_cpu_usage_ns,
+        "online_cpus": s.online_cpus,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    }
     return {
-        "read": now, "preread": "0001-01-01T00:00:00Z",
+        "read": now,
+        "preread": "0001-01-01T00:00:00Z",
         "pids_stats": {"current": s.pids_current, "limit": s.pids_limit},
-        "cpu_stats": cpu, "precpu_stats": cpu,
-        "memory_stats": {"usage": s.memory_usage, "limit": s.memory_limit,
-                         "max_usage": s.memory_max_usage, "stats": {}},
-        "blkio_stats": {}, "networks": {}, "num_procs": 0, "storage_stats": {},
+        "cpu_stats": cpu,
+        "precpu_stats": cpu,
+        "memory_stats": {
+            "usage": s.memory_usage,
+            "limit": s.memory_limit,
+            "max_usage": s.memory_max_usage,
+            "stats": {},
+        },
+        "blkio_stats": {},
+        "networks": {},
+        "num_procs": 0,
+        "storage_stats": {},
     }

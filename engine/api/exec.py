@@ -34,7 +34,11 @@ def register(router: Router, d: Daemon) -> None:
                 proc = d.execs.start(ex)
             except EngineError as exc:
                 d.execs.record_failure(ex, exc)
-                sock.sendall((exc.message + "\n").encode() if tty else frame(2, (exc.message + "\n").encode()))
+                sock.sendall(
+                    (exc.message + "\n").encode()
+                    if tty
+                    else frame(2, (exc.message + "\n").encode())
+                )
                 return
             if tty:
                 assert proc.pty_fd is not None

@@ -10,6 +10,7 @@ ever see a `Request` and return a `Reply`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -109,7 +110,9 @@ class Request:
         try:
             return int(value)
         except ValueError:
-            raise InvalidParameter(f"invalid value for {name}: {value!r} is not an integer") from None
+            raise InvalidParameter(
+                f"invalid value for {name}: {value!r} is not an integer"
+            ) from None
 
     def json_arg(self, name: str) -> Any:
         value = self.arg(name, "")
@@ -193,6 +196,15 @@ class Router:
 
 class MethodNotAllowed(EngineError):
     status = 405
+
+
+def filter_flag(filters: dict[str, Any], key: str, default: bool) -> bool:
+    """A boolean filter value such as `dangling=true`, in either filter JSON shape."""
+    values = filters.get(key)
+    if not values:
+        return default
+    first = next(iter(values))
+    return str(first).lower() in ("1", "true")
 
 
 def error_body(message: str) -> bytes:
@@ -338,10 +350,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             reply.run(self.connection, self.rfile)  # type: ignore[arg-type]
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
 
 class NotFoundPage(EngineError):

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from engine.api.http import Reply, Request, Router, StreamReply
+from engine.api.http import Reply, Request, Router, StreamReply, filter_flag
 from engine.errors import EngineError, InvalidParameter
 from engine.images import archive, reference
 from engine.images import pull as pull_mod
@@ -84,8 +84,14 @@ def register(router: Router, d: Daemon) -> None:
         platform = req.arg("platform") or None
 
         def work(emit: Callable[[dict[str, Any]], None]) -> None:
-            pull_mod.pull(d.images, ref, platform=platform, auth=auth, progress=emit,
-                          insecure=d.opts.insecure_registries)
+            pull_mod.pull(
+                d.images,
+                ref,
+                platform=platform,
+                auth=auth,
+                progress=emit,
+                insecure=d.opts.insecure_registries,
+            )
             d.events.publish("image", "pull", ref.familiar, {"name": ref.familiar})
 
         return progress_stream(work)
@@ -97,7 +103,7 @@ def register(router: Router, d: Daemon) -> None:
         if refs:
             images = [i for i in images if any(_ref_match(t, r) for t in i.repo_tags for r in refs)]
         if "dangling" in flt:
-            dangling = str(list(flt["dangling"])[0]).lower() in ("1", "true")
+            dangling = filter_flag(flt, "dangling", False)
             images = [i for i in images if (not i.repo_tags) == dangling]
         labels = list(flt.get("label") or [])
         if labels:
@@ -120,16 +126,19 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(201)
 
     def remove(req: Request) -> Reply:
-        result = d.images.remove(req.params["name"], force=req.flag("force"),
-                                 in_use=d.containers.image_in_use)
+        result = d.images.remove(
+            req.params["name"], force=req.flag("force"), in_use=d.containers.image_in_use
+        )
         for item in result:
             for action, ident in item.items():
-                d.events.publish("image", action.lower() if action != "Deleted" else "delete", ident)
+                d.events.publish(
+                    "image", action.lower() if action != "Deleted" else "delete", ident
+                )
         return Reply(200, result)
 
     def prune(req: Request) -> Reply:
         flt = req.json_arg("filters") or {}
-        dangling = str(list(flt.get("dangling", ["true"]))[0]).lower() in ("1", "true")
+        dangling = filter_flag(flt, "dangling", True)
         return Reply(200, d.images.prune(dangling_only=dangling, in_use=d.containers.image_in_use))
 
     def save(req: Request) -> StreamReply:
@@ -144,7 +153,9 @@ def register(router: Router, d: Daemon) -> None:
         quiet = req.flag("quiet")
 
         def work(emit: Callable[[dict[str, Any]], None]) -> None:
-            lines = archive.load(d.images, cast(BinaryIO, req.body), lambda m: None if quiet else emit(m))
+            lines = archive.load(
+                d.images, cast(BinaryIO, req.body), lambda m: None if quiet else emit(m)
+            )
             for line in lines:
                 emit({"stream": line + "\n"})
             if not lines:

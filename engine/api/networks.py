@@ -19,10 +19,20 @@ BUILTIN = {"bridge": "bridge", "host": "host", "none": "null"}
 
 def _view(name: str) -> dict[str, Any]:
     return {
-        "Name": name, "Id": name, "Created": "0001-01-01T00:00:00Z", "Scope": "local",
-        "Driver": BUILTIN[name], "EnableIPv6": False, "Internal": False, "Attachable": False,
-        "Ingress": False, "IPAM": {"Driver": "default", "Options": None, "Config": []},
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {}, "Options": {},
+        "Name": name,
+        "Id": name,
+        "Created": "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": BUILTIN[name],
+        "EnableIPv6": False,
+        "Internal": False,
+        "Attachable": False,
+        "Ingress": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": []},
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": {},
+        "Options": {},
         "Labels": {},
     }
 

@@ -26,8 +26,9 @@ def _read_client(rfile: BinaryIO) -> bytes:
     return bytes(read1(CHUNK) if read1 else rfile.read(CHUNK))
 
 
-def _forward_stdin(rfile: BinaryIO, write: Callable[[bytes], object],
-                   close: Callable[[], object]) -> None:
+def _forward_stdin(
+    rfile: BinaryIO, write: Callable[[bytes], object], close: Callable[[], object]
+) -> None:
     try:
         while True:
             data = _read_client(rfile)
@@ -41,8 +42,9 @@ def _forward_stdin(rfile: BinaryIO, write: Callable[[bytes], object],
             close()
 
 
-def pump_socket(client: socket.socket, rfile: BinaryIO, upstream: socket.socket,
-                stdin: bool) -> None:
+def pump_socket(
+    client: socket.socket, rfile: BinaryIO, upstream: socket.socket, stdin: bool
+) -> None:
     """Client <-> shim attach socket, until the shim's output ends."""
     if stdin:
         threading.Thread(
@@ -64,8 +66,14 @@ def pump_socket(client: socket.socket, rfile: BinaryIO, upstream: socket.socket,
             client.shutdown(socket.SHUT_RDWR)
 
 
-def pump_fds(client: socket.socket, rfile: BinaryIO, outputs: dict[int, int],
-             stdin_fd: int | None, tty: bool, before_close: Callable[[], object]) -> None:
+def pump_fds(
+    client: socket.socket,
+    rfile: BinaryIO,
+    outputs: dict[int, int],
+    stdin_fd: int | None,
+    tty: bool,
+    before_close: Callable[[], object],
+) -> None:
     """Client <-> exec process: `outputs` maps fd -> stream number (1 stdout, 2 stderr).
 
     `before_close` runs between the end of output and the end of the connection:
@@ -104,11 +112,13 @@ def pump_fds(client: socket.socket, rfile: BinaryIO, outputs: dict[int, int],
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _close_stdin(fd: int, tty: bool) -> None:
     if tty:
-        _write_all(fd, b"\x04")  # EOF for the pty's line discipline; the master stays open for output
+        _write_all(
+            fd, b"\x04"
+        )  # EOF for the pty's line discipline; the master stays open for output
     else:
         os.close(fd)

@@ -25,65 +25,92 @@ ENGINE_VERSION = "27.0.0-dockyard"
 
 def register(router: Router, d: Daemon) -> None:
     def ping(req: Request) -> Reply:
-        return Reply(200, b"OK", "text/plain; charset=utf-8",
-                     {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
-                      "Builder-Version": "1"})
+        return Reply(
+            200,
+            b"OK",
+            "text/plain; charset=utf-8",
+            {
+                "Cache-Control": "no-cache, no-store, must-revalidate",
+                "Pragma": "no-cache",
+                "Builder-Version": "1",
+            },
+        )
 
     def version(req: Request) -> Reply:
         uname = os.uname()
-        return Reply(200, {
-            "Platform": {"Name": "Dockyard Engine"},
-            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION,
-                            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-                                        "Os": "linux", "Arch": _arch(), "KernelVersion": uname.release}}],
-            "Version": ENGINE_VERSION,
-            "ApiVersion": API_VERSION,
-            "MinAPIVersion": MIN_API_VERSION,
-            "GitCommit": "",
-            "GoVersion": "python" + platform.python_version(),
-            "Os": "linux",
-            "Arch": _arch(),
-            "KernelVersion": uname.release,
-            "BuildTime": "",
-        })
+        return Reply(
+            200,
+            {
+                "Platform": {"Name": "Dockyard Engine"},
+                "Components": [
+                    {
+                        "Name": "Engine",
+                        "Version": ENGINE_VERSION,
+                        "Details": {
+                            "ApiVersion": API_VERSION,
+                            "MinAPIVersion": MIN_API_VERSION,
+                            "Os": "linux",
+                            "Arch": _arch(),
+                            "KernelVersion": uname.release,
+                        },
+                    }
+                ],
+                "Version": ENGINE_VERSION,
+                "ApiVersion": API_VERSION,
+                "MinAPIVersion": MIN_API_VERSION,
+                "GitCommit": "",
+                "GoVersion": "python" + platform.python_version(),
+                "Os": "linux",
+                "Arch": _arch(),
+                "KernelVersion": uname.release,
+                "BuildTime": "",
+            },
+        )
 
     def info(req: Request) -> Reply:
         all_c = d.containers.store.all()
         count = {s: sum(1 for c in all_c if c.state.status is s) for s in Status}
         uname = os.uname()
-        return Reply(200, {
-            "ID": d.opts.root.name,
-            "Containers": len(all_c),
-            "ContainersRunning": count[Status.RUNNING],
-            "ContainersPaused": count[Status.PAUSED],
-            "ContainersStopped": count[Status.EXITED] + count[Status.CREATED],
-            "Images": len(d.images.list()),
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"]],
-            "DockerRootDir": str(d.opts.root),
-            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-            "PidsLimit": True, "OomKillDisable": False,
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": d.cgroups.version,
-            "KernelVersion": uname.release,
-            "OperatingSystem": "Dockyard Engine on " + platform.system(),
-            "OSType": "linux",
-            "Architecture": uname.machine,
-            "NCPU": os.cpu_count() or 1,
-            "MemTotal": _mem_total(),
-            "Name": socket.gethostname(),
-            "ServerVersion": ENGINE_VERSION,
-            "LoggingDriver": "json-file",
-            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
-            "SecurityOptions": ["name=seccomp,profile=unconfined", "name=no-new-privileges"],
-            "Runtimes": {"dockyard": {"path": "python3 -m engine.runtime.shim"}},
-            "DefaultRuntime": "dockyard",
-            "LiveRestoreEnabled": True,
-            "Labels": [],
-            "ExperimentalBuild": False,
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
-            "Warnings": None,
-        })
+        return Reply(
+            200,
+            {
+                "ID": d.opts.root.name,
+                "Containers": len(all_c),
+                "ContainersRunning": count[Status.RUNNING],
+                "ContainersPaused": count[Status.PAUSED],
+                "ContainersStopped": count[Status.EXITED] + count[Status.CREATED],
+                "Images": len(d.images.list()),
+                "Driver": "overlay2",
+                "DriverStatus": [["Backing Filesystem", "extfs"]],
+                "DockerRootDir": str(d.opts.root),
+                "MemoryLimit": True,
+                "SwapLimit": True,
+                "CpuCfsPeriod": True,
+                "CpuCfsQuota": True,
+                "PidsLimit": True,
+                "OomKillDisable": False,
+                "CgroupDriver": "cgroupfs",
+                "CgroupVersion": d.cgroups.version,
+                "KernelVersion": uname.release,
+                "OperatingSystem": "Dockyard Engine on " + platform.system(),
+                "OSType": "linux",
+                "Architecture": uname.machine,
+                "NCPU": os.cpu_count() or 1,
+                "MemTotal": _mem_total(),
+                "Name": socket.gethostname(),
+                "ServerVersion": ENGINE_VERSION,
+                "LoggingDriver": "json-file",
+                "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Log": ["json-file"]},
+                "SecurityOptions": ["name=seccomp,profile=unconfined", "name=no-new-privileges"],
+                "Runtimes": {"dockyard": {"path": "python3 -m engine.runtime.shim"}},
+                "DefaultRuntime": "dockyard",
+                "LiveRestoreEnabled": True,
+                "Labels": [],
+                "ExperimentalBuild": False,
+                "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+                "Warnings": None,
+            },
+        )
 
     def events(req: Request) -> StreamReply:
         since = _time_arg(req.arg("since"))
@@ -118,11 +145,16 @@ def register(router: Router, d: Daemon) -> None:
         return StreamReply(stream())
 
     def df(req: Request) -> Reply:
-        return Reply(200, {
-            "LayersSize": 0,
-            "Images": [d.images.summary(i) for i in d.images.list()],
-            "Containers": [], "Volumes": d.volumes.list(), "BuildCache": [],
-        })
+        return Reply(
+            200,
+            {
+                "LayersSize": 0,
+                "Images": [d.images.summary(i) for i in d.images.list()],
+                "Containers": [],
+                "Volumes": d.volumes.list(),
+                "BuildCache": [],
+            },
+        )
 
     router.add("GET", "/_ping", ping)
     router.add("GET", "/version", version)
@@ -151,7 +183,9 @@ def _time_arg(text: str) -> int | None:
     try:
         return int(float(text) * 1_000_000_000)
     except ValueError:
-        raise InvalidParameter(f"invalid timestamp: {text!r}; give seconds since the epoch") from None
+        raise InvalidParameter(
+            f"invalid timestamp: {text!r}; give seconds since the epoch"
+        ) from None
 
 
 def _closed(conn: socket.socket) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.api.http import Reply, Request, Router
+from engine.api.http import Reply, Request, Router, filter_flag
 from engine.errors import InvalidParameter
 
 if TYPE_CHECKING:
@@ -23,14 +23,18 @@ def register(router: Router, d: Daemon) -> None:
         if names:
             vols = [v for v in vols if any(n in v["Name"] for n in names)]
         if "dangling" in flt:
-            dangling = str(list(flt["dangling"])[0]).lower() in ("1", "true")
+            dangling = filter_flag(flt, "dangling", False)
             vols = [v for v in vols if (not users(v["Name"])) == dangling]
         return Reply(200, {"Volumes": vols, "Warnings": None})
 
     def create(req: Request) -> Reply:
         body = req.json_object()
-        view = d.volumes.create(str(body.get("Name") or ""), str(body.get("Driver") or "local"),
-                                body.get("Labels") or {}, body.get("DriverOpts") or {})
+        view = d.volumes.create(
+            str(body.get("Name") or ""),
+            str(body.get("Driver") or "local"),
+            body.get("Labels") or {},
+            body.get("DriverOpts") or {},
+        )
         d.events.publish("volume", "create", view["Name"], {"driver": "local"})
         return Reply(201, view)
 
@@ -44,7 +48,7 @@ def register(router: Router, d: Daemon) -> None:
 
     def prune(req: Request) -> Reply:
         flt = req.json_arg("filters") or {}
-        all_volumes = str(list(flt.get("all", ["false"]))[0]).lower() in ("1", "true")
+        all_volumes = filter_flag(flt, "all", False)
         return Reply(200, d.volumes.prune(users, all_volumes))
 
     router.add("GET", "/volumes", list_)

@@ -83,7 +83,9 @@ def check_restart(host_config: dict[str, Any]) -> None:
     if retries < 0:
         raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
     if retries and name != "on-failure":
-        raise InvalidParameter(f"invalid restart policy: maximum retry count can only be used with 'on-failure'")
+        raise InvalidParameter(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
     if host_config.get("AutoRemove") and name not in ("", "no"):
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
 
@@ -141,10 +143,27 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
     hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     if not hc["RestartPolicy"].get("Name"):
         hc["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
-    for key in ("Binds", "CapAdd", "CapDrop", "Dns", "DnsSearch", "DnsOptions", "ExtraHosts",
-                "Mounts", "SecurityOpt"):
+    for key in (
+        "Binds",
+        "CapAdd",
+        "CapDrop",
+        "Dns",
+        "DnsSearch",
+        "DnsOptions",
+        "ExtraHosts",
+        "Mounts",
+        "SecurityOpt",
+    ):
         hc.setdefault(key, None)
-    for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "ShmSize"):
+    for key in (
+        "Memory",
+        "MemorySwap",
+        "NanoCpus",
+        "CpuShares",
+        "CpuQuota",
+        "CpuPeriod",
+        "ShmSize",
+    ):
         hc[key] = int(hc.get(key) or 0)
     hc.setdefault("PidsLimit", None)
     hc.setdefault("Privileged", False)
@@ -154,25 +173,36 @@ def normalise_host_config(hc: dict[str, Any]) -> dict[str, Any]:
     return hc
 
 
-def merged_config(body: dict[str, Any], image_config: dict[str, Any], cid: str,
-                  args: list[str]) -> dict[str, Any]:
+def merged_config(
+    body: dict[str, Any], image_config: dict[str, Any], cid: str, args: list[str]
+) -> dict[str, Any]:
     cfg = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
     cfg["Hostname"] = body.get("Hostname") or cid[:12]
     cfg["Env"] = merge_env(list(image_config.get("Env") or []), list(body.get("Env") or []))
     cfg["WorkingDir"] = body.get("WorkingDir") or image_config.get("WorkingDir") or ""
     cfg["User"] = body.get("User") or image_config.get("User") or ""
-    cfg["Entrypoint"] = body.get("Entrypoint") if body.get("Entrypoint") is not None else image_config.get("Entrypoint")
-    cfg["Cmd"] = body.get("Cmd") or (image_config.get("Cmd") if body.get("Entrypoint") is None else None)
+    cfg["Entrypoint"] = (
+        body.get("Entrypoint")
+        if body.get("Entrypoint") is not None
+        else image_config.get("Entrypoint")
+    )
+    cfg["Cmd"] = body.get("Cmd") or (
+        image_config.get("Cmd") if body.get("Entrypoint") is None else None
+    )
     cfg["Labels"] = {**(image_config.get("Labels") or {}), **(body.get("Labels") or {})}
     cfg["StopSignal"] = body.get("StopSignal") or image_config.get("StopSignal") or "SIGTERM"
-    cfg["ExposedPorts"] = {**(image_config.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})}
+    cfg["ExposedPorts"] = {
+        **(image_config.get("ExposedPorts") or {}),
+        **(body.get("ExposedPorts") or {}),
+    }
     cfg["Volumes"] = {**(image_config.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
     for key in ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"):
         cfg[key] = bool(body.get(key, False))
     cfg.setdefault("Domainname", "")
     if cfg["WorkingDir"] and not str(cfg["WorkingDir"]).startswith("/"):
         raise InvalidParameter(
-            f"the working directory '{cfg['WorkingDir']}' is invalid, it needs to be an absolute path"
+            f"the working directory '{cfg['WorkingDir']}' is invalid, "
+            "it needs to be an absolute path"
         )
     return cfg
 
@@ -180,29 +210,61 @@ def merged_config(body: dict[str, Any], image_config: dict[str, Any], cid: str,
 def _materialise(plan: MountPlan, volumes: VolumeStore) -> tuple[Mount, dict[str, Any]]:
     """Create what a planned mount needs and describe it for inspect."""
     if plan.kind == "tmpfs":
-        return (Mount(plan.target, "tmpfs", "", plan.readonly, plan.options),
-                {"Type": "tmpfs", "Source": "", "Destination": plan.target, "Mode": "",
-                 "RW": not plan.readonly, "Propagation": ""})
+        return (
+            Mount(plan.target, "tmpfs", "", plan.readonly, plan.options),
+            {
+                "Type": "tmpfs",
+                "Source": "",
+                "Destination": plan.target,
+                "Mode": "",
+                "RW": not plan.readonly,
+                "Propagation": "",
+            },
+        )
     if plan.kind == "bind":
         src = Path(plan.source)
         if not src.exists():
             if not plan.create_source:
                 raise InvalidParameter(
-                    f"invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                    f'invalid mount config for type "bind": bind source path does not exist: {src}'
                 )
             src.mkdir(parents=True, exist_ok=True)
-        return (Mount(plan.target, "bind", str(src), plan.readonly),
-                {"Type": "bind", "Source": str(src), "Destination": plan.target,
-                 "Mode": plan.mode, "RW": not plan.readonly, "Propagation": "rprivate"})
+        return (
+            Mount(plan.target, "bind", str(src), plan.readonly),
+            {
+                "Type": "bind",
+                "Source": str(src),
+                "Destination": plan.target,
+                "Mode": plan.mode,
+                "RW": not plan.readonly,
+                "Propagation": "rprivate",
+            },
+        )
     view = volumes.create(plan.source, anonymous=not plan.source)
-    return (Mount(plan.target, "volume", view["Mountpoint"], plan.readonly),
-            {"Type": "volume", "Name": view["Name"], "Source": view["Mountpoint"],
-             "Destination": plan.target, "Driver": "local", "Mode": plan.mode or "z",
-             "RW": not plan.readonly, "Propagation": ""})
+    return (
+        Mount(plan.target, "volume", view["Mountpoint"], plan.readonly),
+        {
+            "Type": "volume",
+            "Name": view["Name"],
+            "Source": view["Mountpoint"],
+            "Destination": plan.target,
+            "Driver": "local",
+            "Mode": plan.mode or "z",
+            "RW": not plan.readonly,
+            "Propagation": "",
+        },
+    )
 
 
-def build(body: dict[str, Any], name: str, image_id: str, image_config: dict[str, Any],
-          paths: CreatePaths, volumes: VolumeStore, cgroup_parent: str) -> Container:
+def build(
+    body: dict[str, Any],
+    name: str,
+    image_id: str,
+    image_config: dict[str, Any],
+    paths: CreatePaths,
+    volumes: VolumeStore,
+    cgroup_parent: str,
+) -> Container:
     if not isinstance(body.get("HostConfig") or {}, dict):
         raise InvalidParameter("HostConfig must be a JSON object")
     hc = normalise_host_config(body.get("HostConfig") or {})
@@ -218,8 +280,13 @@ def build(body: dict[str, Any], name: str, image_id: str, image_config: dict[str
     cdir.mkdir(parents=True, exist_ok=True)
     made = [_materialise(p, volumes) for p in plans]
     files = write_host_files(
-        cdir, config["Hostname"], list(hc.get("ExtraHosts") or []), list(hc.get("Dns") or []),
-        list(hc.get("DnsSearch") or []), list(hc.get("DnsOptions") or []), net == "host",
+        cdir,
+        config["Hostname"],
+        list(hc.get("ExtraHosts") or []),
+        list(hc.get("Dns") or []),
+        list(hc.get("DnsSearch") or []),
+        list(hc.get("DnsOptions") or []),
+        net == "host",
     )
     for sub in ("upper", "work", "rootfs"):
         (cdir / sub).mkdir(exist_ok=True)
@@ -259,6 +326,12 @@ def build(body: dict[str, Any], name: str, image_id: str, image_config: dict[str
         ulimits=list(hc.get("Ulimits") or []),
     )
     return Container(
-        id=cid, name=name, created=now_rfc3339(), image_id=image_id, config=config,
-        host_config=hc, spec=spec, mounts=[d for _, d in made],
+        id=cid,
+        name=name,
+        created=now_rfc3339(),
+        image_id=image_id,
+        config=config,
+        host_config=hc,
+        spec=spec,
+        mounts=[d for _, d in made],
     )

@@ -10,8 +10,22 @@ from engine.containers.model import Container
 from engine.errors import InvalidParameter
 
 AncestorCheck = Callable[[Container, str], bool]
-_KEYS = {"status", "label", "name", "ancestor", "id", "exited", "volume", "network", "health",
-         "is-task", "before", "since", "publish", "expose"}
+_KEYS = {
+    "status",
+    "label",
+    "name",
+    "ancestor",
+    "id",
+    "exited",
+    "volume",
+    "network",
+    "health",
+    "is-task",
+    "before",
+    "since",
+    "publish",
+    "expose",
+}
 _STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
 
 
@@ -53,7 +67,9 @@ def matcher(filters: dict[str, list[str]], ancestor: AncestorCheck) -> Callable[
         "id": lambda c, v: c.id.startswith(v),
         "ancestor": ancestor,
         "exited": lambda c, v: c.state.status.value == "exited" and str(c.state.exit_code) == v,
-        "volume": lambda c, v: any(m.get("Name") == v or m.get("Destination") == v for m in c.mounts),
+        "volume": lambda c, v: any(
+            m.get("Name") == v or m.get("Destination") == v for m in c.mounts
+        ),
     }
 
     def ok(c: Container) -> bool:

@@ -35,17 +35,22 @@ def hosts_content(hostname: str, extra_hosts: list[str], host_network: bool) -> 
     return base
 
 
-def resolv_content(dns: list[str], search: list[str], options: list[str],
-                   host_network: bool) -> str:
+def resolv_content(
+    dns: list[str], search: list[str], options: list[str], host_network: bool
+) -> str:
     try:
         host = HOST_RESOLV.read_text()
     except OSError:
         host = ""
     lines = host.splitlines()
-    servers = dns or [ln.split()[1] for ln in lines if ln.startswith("nameserver ") and len(ln.split()) > 1]
+    servers = dns or [
+        ln.split()[1] for ln in lines if ln.startswith("nameserver ") and len(ln.split()) > 1
+    ]
     if not host_network:
         # A loopback resolver on the host is unreachable from the container's own netns.
-        servers = [s for s in servers if not s.startswith("127.") and s != "::1"] or list(FALLBACK_DNS)
+        servers = [s for s in servers if not s.startswith("127.") and s != "::1"] or list(
+            FALLBACK_DNS
+        )
     out = [f"nameserver {s}" for s in servers]
     searches = search or [w for ln in lines if ln.startswith("search ") for w in ln.split()[1:]]
     if searches:
@@ -55,8 +60,15 @@ def resolv_content(dns: list[str], search: list[str], options: list[str],
     return "\n".join(out) + "\n"
 
 
-def write_host_files(cdir: Path, hostname: str, extra_hosts: list[str], dns: list[str],
-                     search: list[str], options: list[str], host_network: bool) -> dict[str, str]:
+def write_host_files(
+    cdir: Path,
+    hostname: str,
+    extra_hosts: list[str],
+    dns: list[str],
+    search: list[str],
+    options: list[str],
+    host_network: bool,
+) -> dict[str, str]:
     paths = {"hosts": cdir / "hosts", "hostname": cdir / "hostname", "resolv": cdir / "resolv.conf"}
     write_bytes(paths["hosts"], hosts_content(hostname, extra_hosts, host_network).encode())
     write_bytes(paths["hostname"], f"{hostname}\n".encode())

@@ -49,9 +49,16 @@ class PendingAttach:
 
 
 class ContainerManager:
-    def __init__(self, store: ContainerStore, images: ImageStore, volumes: VolumeStore,
-                 events: EventBus, cgroups: CgroupManager, exec_root: Path,
-                 cgroup_parent: str) -> None:
+    def __init__(
+        self,
+        store: ContainerStore,
+        images: ImageStore,
+        volumes: VolumeStore,
+        events: EventBus,
+        cgroups: CgroupManager,
+        exec_root: Path,
+        cgroup_parent: str,
+    ) -> None:
         self.store = store
         self.images = images
         self.volumes = volumes
@@ -98,9 +105,13 @@ class ContainerManager:
         name = names.validate(name) if name else names.generate({c.name for c in self.store.all()})
         self.store.check_name_free(name)
         image = self.images.get(image_name)
-        paths = create_mod.CreatePaths(self.store.root, self.images.layer_dirs(image), self.empty_layer)
+        paths = create_mod.CreatePaths(
+            self.store.root, self.images.layer_dirs(image), self.empty_layer
+        )
         image_config = dict(image.config.get("config") or {})
-        c = create_mod.build(body, name, image.id, image_config, paths, self.volumes, self.cgroup_parent)
+        c = create_mod.build(
+            body, name, image.id, image_config, paths, self.volumes, self.cgroup_parent
+        )
         try:
             self.store.add(c)
         except EngineError:
@@ -188,8 +199,12 @@ class ContainerManager:
             c.state.record_exit(status)
             self.cgroups.remove(c.id)
             self.store.save(c)
-            again = restart.should_restart(c.host_config.get("RestartPolicy") or {},
-                                           status.exit_code, c.restart_count, c.manually_stopped)
+            again = restart.should_restart(
+                c.host_config.get("RestartPolicy") or {},
+                status.exit_code,
+                c.restart_count,
+                c.manually_stopped,
+            )
             if again:
                 c.state.status = Status.RESTARTING
                 self.store.save(c)
@@ -324,8 +339,9 @@ class ContainerManager:
                 gone = c.id in self.removed
                 if condition == "removed" and gone:
                     return self.removed[c.id]
-                if condition in ("", "not-running") and (gone or not c.state.status.alive
-                                                        and c.state.status is not Status.CREATED):
+                if condition in ("", "not-running") and (
+                    gone or (not c.state.status.alive and c.state.status is not Status.CREATED)
+                ):
                     return c.state.exit_code
                 if condition in ("", "not-running") and c.state.status is Status.CREATED:
                     return c.state.exit_code
@@ -449,7 +465,7 @@ def _read_exit(state_dir: Path) -> ExitStatus | None:
 
 
 def parse_signal(text: str | int) -> int:
-    """"SIGTERM", "TERM", "15" or 15 -> 15; unknown names are a 400."""
+    """ "SIGTERM", "TERM", "15" or 15 -> 15; unknown names are a 400."""
     if isinstance(text, int):
         return text
     value = text.strip().upper()

@@ -8,6 +8,7 @@ because handling takes the container's lock and may restart it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
@@ -49,10 +50,8 @@ class ExitMonitor:
                     self._check(key.data, key.fileobj)  # type: ignore[arg-type]
 
     def _take_new(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self._wake_r, 4096)
-        except BlockingIOError:
-            pass
         with self._lock:
             new, self._pending = self._pending, []
         for cid, sock in new:
@@ -67,7 +66,9 @@ class ExitMonitor:
             return  # the shim may send notices; only EOF means the container ended
         self.selector.unregister(sock)
         sock.close()
-        threading.Thread(target=self._handle, args=(cid,), name=f"exit-{cid[:12]}", daemon=True).start()
+        threading.Thread(
+            target=self._handle, args=(cid,), name=f"exit-{cid[:12]}", daemon=True
+        ).start()
 
     def _handle(self, cid: str) -> None:
         try:

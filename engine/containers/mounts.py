@@ -28,9 +28,7 @@ class MountPlan:
 
 def _check_target(target: str) -> str:
     if not target.startswith("/"):
-        raise InvalidParameter(
-            f"invalid mount config: mount path must be absolute: {target!r}"
-        )
+        raise InvalidParameter(f"invalid mount config: mount path must be absolute: {target!r}")
     cleaned = posixpath.normpath(target)
     if cleaned == "/":
         raise InvalidParameter("invalid specification: destination can't be '/'")
@@ -47,15 +45,29 @@ def parse_bind(spec: str) -> MountPlan:
     mode = parts[2] if len(parts) == 3 else ""
     options = [o for o in mode.split(",") if o]
     for opt in options:
-        if opt not in ("ro", "rw", "z", "Z", "private", "rprivate", "shared", "rshared",
-                       "slave", "rslave", "nocopy"):
+        if opt not in (
+            "ro",
+            "rw",
+            "z",
+            "Z",
+            "private",
+            "rprivate",
+            "shared",
+            "rshared",
+            "slave",
+            "rslave",
+            "nocopy",
+        ):
             raise InvalidParameter(f"invalid mode: {opt} in volume specification '{spec}'")
     kind = "bind" if source.startswith("/") else "volume"
     if not source:
         raise InvalidParameter(f"invalid volume specification: '{spec}': empty source")
     return MountPlan(
-        kind, _check_target(target), posixpath.normpath(source) if kind == "bind" else source,
-        readonly="ro" in options, mode=mode,
+        kind,
+        _check_target(target),
+        posixpath.normpath(source) if kind == "bind" else source,
+        readonly="ro" in options,
+        mode=mode,
     )
 
 
@@ -66,15 +78,18 @@ def parse_mount(m: dict[str, Any]) -> MountPlan:
     source = str(m.get("Source") or "")
     if kind == "bind":
         if not source.startswith("/"):
-            raise InvalidParameter(f"invalid mount config for type \"bind\": invalid source path '{source}'")
+            raise InvalidParameter(
+                f"invalid mount config for type \"bind\": invalid source path '{source}'"
+            )
         return MountPlan("bind", target, posixpath.normpath(source), readonly, create_source=False)
     if kind == "volume":
         return MountPlan("volume", target, source, readonly)
     if kind == "tmpfs":
         if source:
-            raise InvalidParameter("invalid mount config for type \"tmpfs\": source must be empty")
-        return MountPlan("tmpfs", target, options=_tmpfs_options(m.get("TmpfsOptions") or {}),
-                         readonly=readonly)
+            raise InvalidParameter('invalid mount config for type "tmpfs": source must be empty')
+        return MountPlan(
+            "tmpfs", target, options=_tmpfs_options(m.get("TmpfsOptions") or {}), readonly=readonly
+        )
     raise InvalidParameter(f"mount type {kind!r} is not supported: use bind, volume or tmpfs")
 
 
@@ -90,12 +105,17 @@ def _tmpfs_options(opts: dict[str, Any]) -> list[str]:
 def parse_tmpfs(target: str, options: str) -> MountPlan:
     opts = [o for o in options.split(",") if o]
     readonly = "ro" in opts
-    return MountPlan("tmpfs", _check_target(target),
-                     options=[o for o in opts if o not in ("ro", "rw")], readonly=readonly)
+    return MountPlan(
+        "tmpfs",
+        _check_target(target),
+        options=[o for o in opts if o not in ("ro", "rw")],
+        readonly=readonly,
+    )
 
 
-def plan_mounts(host_config: dict[str, Any], config: dict[str, Any],
-                image_config: dict[str, Any]) -> list[MountPlan]:
+def plan_mounts(
+    host_config: dict[str, Any], config: dict[str, Any], image_config: dict[str, Any]
+) -> list[MountPlan]:
     plans: list[MountPlan] = []
     plans += [parse_bind(str(b)) for b in host_config.get("Binds") or []]
     plans += [parse_mount(m) for m in host_config.get("Mounts") or []]

@@ -9,12 +9,54 @@ from engine.errors import InvalidParameter
 
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
-_LEFT = ("admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy",
-         "jolly", "keen", "loving", "modest", "nifty", "optimistic", "quirky", "relaxed",
-         "serene", "tender", "upbeat", "vibrant", "wizardly", "youthful", "zealous")
-_RIGHT = ("babbage", "curie", "dijkstra", "euler", "fermi", "goldberg", "hopper", "johnson",
-          "knuth", "lamport", "lovelace", "mccarthy", "noether", "pike", "ritchie", "shannon",
-          "thompson", "turing", "wozniak", "yonath", "zuse")
+_LEFT = (
+    "admiring",
+    "brave",
+    "clever",
+    "dazzling",
+    "eager",
+    "focused",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "loving",
+    "modest",
+    "nifty",
+    "optimistic",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
+)
+_RIGHT = (
+    "babbage",
+    "curie",
+    "dijkstra",
+    "euler",
+    "fermi",
+    "goldberg",
+    "hopper",
+    "johnson",
+    "knuth",
+    "lamport",
+    "lovelace",
+    "mccarthy",
+    "noether",
+    "pike",
+    "ritchie",
+    "shannon",
+    "thompson",
+    "turing",
+    "wozniak",
+    "yonath",
+    "zuse",
+)
 
 
 def validate(name: str) -> str:

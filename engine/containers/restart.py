@@ -12,8 +12,9 @@ BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
 
 
-def should_restart(policy: dict[str, Any], exit_code: int, restart_count: int,
-                   manually_stopped: bool) -> bool:
+def should_restart(
+    policy: dict[str, Any], exit_code: int, restart_count: int, manually_stopped: bool
+) -> bool:
     if manually_stopped:
         return False
     name = policy.get("Name") or "no"
@@ -26,7 +27,8 @@ def should_restart(policy: dict[str, Any], exit_code: int, restart_count: int,
 
 
 def should_start_on_boot(policy: dict[str, Any], was_running: bool, manually_stopped: bool) -> bool:
-    """At engine start, Docker brings back `always` containers, and `unless-stopped` ones not stopped by hand."""
+    """At engine start, Docker brings back `always` containers, and `unless-stopped`
+    ones that were not stopped by hand."""
     name = policy.get("Name") or "no"
     if name == "always":
         return not manually_stopped or was_running

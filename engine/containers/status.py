@@ -7,12 +7,12 @@ guards raise Conflict with those words.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from engine.errors import Conflict
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"
@@ -30,9 +30,7 @@ class Status(str, Enum):
 
     def check_start(self, name: str) -> None:
         if self is Status.PAUSED:
-            raise Conflict(
-                f"cannot start a paused container {name}, try unpause instead"
-            )
+            raise Conflict(f"cannot start a paused container {name}, try unpause instead")
         if self in (Status.REMOVING, Status.DEAD):
             raise Conflict(f"container {name} is marked for removal and cannot be started")
 
@@ -54,7 +52,7 @@ class Status(str, Enum):
         if self.alive and not force:
             state = "paused" if self is Status.PAUSED else "running"
             raise Conflict(
-                f"cannot remove container \"/{name}\": container is {state}: "
+                f'cannot remove container "/{name}": container is {state}: '
                 "stop the container before removing or force remove"
             )
 

@@ -64,9 +64,17 @@ def network_settings(c: Container) -> dict[str, Any]:
         "MacAddress": "",
         "Networks": {
             name: {
-                "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": name,
-                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "MacAddress": "", "DriverOpts": None, "DNSNames": None,
+                "IPAMConfig": None,
+                "Links": None,
+                "Aliases": None,
+                "NetworkID": name,
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "MacAddress": "",
+                "DriverOpts": None,
+                "DNSNames": None,
             }
         },
     }
@@ -106,7 +114,9 @@ def status_text(c: Container, now: float) -> str:
         text = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
         return text + " (Paused)" if st.status is Status.PAUSED else text
     if st.status is Status.RESTARTING:
-        return f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        return (
+            f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
+        )
     if st.status is Status.EXITED:
         return f"Exited ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"
     if st.status is Status.CREATED:

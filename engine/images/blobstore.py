@@ -41,7 +41,7 @@ class Ingest:
     digest: str
     path: Path
     file: BinaryIO
-    hasher: "hashlib._Hash" = field(repr=False)
+    hasher: hashlib._Hash = field(repr=False)
     offset: int = 0
 
     def write(self, data: bytes) -> None:
@@ -105,7 +105,7 @@ class BlobStore:
             with open(partial, "rb") as old:
                 for chunk in iter(lambda: old.read(1 << 20), b""):
                     hasher.update(chunk)
-        f = open(partial, "ab")
+        f = open(partial, "ab")  # noqa: SIM115 - lives across the yield, closed in finally
         w = Ingest(digest, partial, f, hasher, partial.stat().st_size)
         try:
             yield w

@@ -90,7 +90,7 @@ def parse(text: str, default_tag: bool = True) -> Reference:
 def _split_domain(name: str) -> tuple[str, str]:
     first, _, remainder = name.partition("/")
     is_domain = remainder and ("." in first or ":" in first or first == "localhost")
-    if not is_domain or first.lower() != first and ":" not in first and "." not in first:
+    if not is_domain or (first.lower() != first and ":" not in first and "." not in first):
         domain, path = DEFAULT_DOMAIN, name
     else:
         domain, path = first, remainder

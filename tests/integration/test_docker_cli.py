@@ -44,14 +44,22 @@ def test_exit_codes_follow_docker(eng: EngineProcess) -> None:
 
 
 def test_detached_ps_logs_follow_stop_rm(eng: EngineProcess) -> None:
-    cid = eng.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
-                     "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
-                     ).stdout.strip()
+    cid = eng.docker(
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    ).stdout.strip()
     try:
         assert "ticker" in eng.docker("ps").stdout
         assert wait_for(lambda: "tick 2" in eng.docker("logs", "ticker").stdout)
-        follow = subprocess.Popen(["docker", "logs", "-f", "ticker"], env=eng.env,
-                                  stdout=subprocess.PIPE, text=True)
+        follow = subprocess.Popen(
+            ["docker", "logs", "-f", "ticker"], env=eng.env, stdout=subprocess.PIPE, text=True
+        )
         try:
             assert follow.stdout is not None
             seen = [follow.stdout.readline() for _ in range(6)]
@@ -69,7 +77,9 @@ def test_detached_ps_logs_follow_stop_rm(eng: EngineProcess) -> None:
     assert "ticker" not in eng.docker("ps", "-a").stdout
 
 
-def _pty_session(env: dict[str, str], argv: list[str], keys: bytes, timeout: float = 20) -> tuple[int, bytes]:
+def _pty_session(
+    env: dict[str, str], argv: list[str], keys: bytes, timeout: float = 20
+) -> tuple[int, bytes]:
     master, slave = pty.openpty()
     proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
@@ -103,8 +113,11 @@ def _pty_session(env: dict[str, str], argv: list[str], keys: bytes, timeout: flo
 def test_exec_it_through_a_pty(eng: EngineProcess) -> None:
     eng.docker("run", "-d", "--name", "shell", "busybox", "sleep", "1000")
     try:
-        code, out = _pty_session(eng.env, ["docker", "exec", "-it", "shell", "sh"],
-                                 b"tty; echo marker-$((6*7)); exit 7\n")
+        code, out = _pty_session(
+            eng.env,
+            ["docker", "exec", "-it", "shell", "sh"],
+            b"tty; echo marker-$((6*7)); exit 7\n",
+        )
         assert b"/dev/pts/" in out
         assert b"marker-42" in out
         assert code == 7
@@ -113,18 +126,43 @@ def test_exec_it_through_a_pty(eng: EngineProcess) -> None:
 
 
 def test_env_workdir_user_hostname(eng: EngineProcess) -> None:
-    out = eng.docker("run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000", "-h",
-                     "boat", "busybox", "sh", "-c", 'echo "$FOO $(pwd) $(id -u):$(id -g) $(hostname)"'
-                     ).stdout
+    out = eng.docker(
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "-h",
+        "boat",
+        "busybox",
+        "sh",
+        "-c",
+        'echo "$FOO $(pwd) $(id -u):$(id -g) $(hostname)"',
+    ).stdout
     assert out.strip() == "bar /tmp 1000:1000 boat"
 
 
 def test_named_volume_and_readonly_bind(eng: EngineProcess, tmp_path: Path) -> None:
     eng.docker("run", "--rm", "-v", "keep:/data", "busybox", "sh", "-c", "echo kept > /data/f")
-    assert eng.docker("run", "--rm", "-v", "keep:/data", "busybox", "cat", "/data/f").stdout == "kept\n"
+    assert (
+        eng.docker("run", "--rm", "-v", "keep:/data", "busybox", "cat", "/data/f").stdout
+        == "kept\n"
+    )
     (tmp_path / "hostfile").write_text("from-host\n")
-    res = eng.docker("run", "--rm", "-v", f"{tmp_path}:/host:ro", "busybox", "sh", "-c",
-                     "cat /host/hostfile; touch /host/new", check=False)
+    res = eng.docker(
+        "run",
+        "--rm",
+        "-v",
+        f"{tmp_path}:/host:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /host/hostfile; touch /host/new",
+        check=False,
+    )
     assert "from-host" in res.stdout
     assert res.returncode != 0 and "Read-only file system" in res.stderr
     assert not (tmp_path / "new").exists()
@@ -134,8 +172,19 @@ def test_named_volume_and_readonly_bind(eng: EngineProcess, tmp_path: Path) -> N
 
 
 def test_memory_limit_oom_kills_with_137(eng: EngineProcess) -> None:
-    res = eng.docker("run", "--name", "hog", "--memory", "32m", "busybox", "sh", "-c",
-                     "x=a; while true; do x=$x$x$x$x; done", check=False, timeout=180)
+    res = eng.docker(
+        "run",
+        "--name",
+        "hog",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x$x$x; done",
+        check=False,
+        timeout=180,
+    )
     try:
         assert res.returncode == 137
         assert eng.docker("inspect", "-f", "{{.State.OOMKilled}}", "hog").stdout.strip() == "true"
@@ -145,14 +194,17 @@ def test_memory_limit_oom_kills_with_137(eng: EngineProcess) -> None:
 
 def test_pids_limit_stops_a_fork_bomb(eng: EngineProcess) -> None:
     script = "i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done; echo all-started"
-    res = eng.docker("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c", script,
-                     check=False, timeout=120)
+    res = eng.docker(
+        "run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c", script, check=False, timeout=120
+    )
     assert "can't fork" in res.stderr
     assert "all-started" not in res.stdout
     assert res.returncode != 0
 
 
-def test_images_rmi_save_load_inspect(eng: EngineProcess, registry_with_images: str, tmp_path: Path) -> None:
+def test_images_rmi_save_load_inspect(
+    eng: EngineProcess, registry_with_images: str, tmp_path: Path
+) -> None:
     ref = f"{registry_with_images}/multiarch"
     eng.docker("pull", ref)
     image_id = eng.docker("inspect", "-f", "{{.Id}}", ref).stdout.strip()
@@ -167,9 +219,20 @@ def test_images_rmi_save_load_inspect(eng: EngineProcess, registry_with_images: 
 
 
 def test_restart_on_failure_restarts_exactly_twice(eng: EngineProcess) -> None:
-    eng.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c",
-               "echo attempt; exit 1")
+    eng.docker(
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo attempt; exit 1",
+    )
     try:
+
         def settled() -> bool:
             out = eng.docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky").stdout
             return out.split() == ["2", "exited"]

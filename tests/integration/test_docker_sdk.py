@@ -11,7 +11,9 @@ from tests.engine_process import EngineProcess
 
 
 @pytest.fixture(scope="module")
-def client(shared_engine: EngineProcess, registry_with_images: str) -> Iterator[docker.DockerClient]:
+def client(
+    shared_engine: EngineProcess, registry_with_images: str
+) -> Iterator[docker.DockerClient]:
     c = docker.DockerClient(base_url=shared_engine.host, version="auto")
     c.images.pull(f"{registry_with_images}/busybox", tag="latest")
     try:
@@ -20,7 +22,9 @@ def client(shared_engine: EngineProcess, registry_with_images: str) -> Iterator[
         c.close()
 
 
-def test_run_with_remove_returns_output(client: docker.DockerClient, registry_with_images: str) -> None:
+def test_run_with_remove_returns_output(
+    client: docker.DockerClient, registry_with_images: str
+) -> None:
     out = client.containers.run(f"{registry_with_images}/busybox", "echo sdk-hi", remove=True)
     assert out == b"sdk-hi\n"
 
@@ -28,7 +32,8 @@ def test_run_with_remove_returns_output(client: docker.DockerClient, registry_wi
 def test_detached_logs_stream(client: docker.DockerClient, registry_with_images: str) -> None:
     ct = client.containers.run(
         f"{registry_with_images}/busybox",
-        ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done"], detach=True,
+        ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done"],
+        detach=True,
     )
     try:
         lines = b"".join(ct.logs(stream=True, follow=True)).decode().split()
@@ -54,10 +59,14 @@ def test_exec_run(client: docker.DockerClient, registry_with_images: str) -> Non
         ct.remove(force=True)
 
 
-def test_images_pull_selects_platform(client: docker.DockerClient, registry_with_images: str) -> None:
+def test_images_pull_selects_platform(
+    client: docker.DockerClient, registry_with_images: str
+) -> None:
     amd = client.images.pull(f"{registry_with_images}/multiarch", tag="latest")
     assert amd.attrs["Architecture"] == "amd64"
-    arm = client.images.pull(f"{registry_with_images}/multiarch", tag="latest", platform="linux/arm64")
+    arm = client.images.pull(
+        f"{registry_with_images}/multiarch", tag="latest", platform="linux/arm64"
+    )
     assert arm.attrs["Architecture"] == "arm64"
     assert arm.id != amd.id
 

@@ -35,7 +35,9 @@ def test_env_overrides_by_key_and_keeps_order() -> None:
     assert create.merge_env(["PATH=/bin", "A=1"], ["A=2", "B=3"]) == ["PATH=/bin", "A=2", "B=3"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [("10m", 10 << 20), ("1g", 1 << 30), ("512k", 512 << 10), ("100", 100)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("10m", 10 << 20), ("1g", 1 << 30), ("512k", 512 << 10), ("100", 100)]
+)
 def test_parse_size(text: str, expected: int) -> None:
     assert create.parse_size(text) == expected
 
@@ -72,7 +74,8 @@ def test_relative_workdir_is_refused() -> None:
 def test_bind_named_and_anonymous_mounts() -> None:
     plans = mounts.plan_mounts(
         {"Binds": ["/host:/c:ro", "vol:/data"], "Tmpfs": {"/run": "size=1m"}},
-        {}, {"Volumes": {"/image-vol": {}, "/data": {}}},
+        {},
+        {"Volumes": {"/image-vol": {}, "/data": {}}},
     )
     kinds = {p.target: (p.kind, p.source, p.readonly) for p in plans}
     assert kinds["/c"] == ("bind", "/host", True)
