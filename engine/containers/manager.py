@@ -419,13 +419,15 @@ class ContainerManager:
         """Find running containers again after an engine restart (live-restore)."""
         for c in self.store.all():
             with c.lock:
-                was_alive = c.state.status.alive
-                if was_alive:
+                if c.state.status.alive:
                     self._reattach(c)
-            policy = c.host_config.get("RestartPolicy") or {}
-            if c.state.status is Status.EXITED and restart.should_start_on_boot(
-                policy, was_alive, c.manually_stopped
-            ):
+                else:
+                    self._end_stray_shim(c)
+            if c.state.status is not Status.EXITED:
+                continue
+            if c.host_config.get("AutoRemove"):
+                self._remove_quietly(c)  # it ended while the engine was down or mid-removal
+            elif _starts_on_boot(c):
                 with contextlib.suppress(EngineError):
                     self.start(c)
 
@@ -446,12 +448,35 @@ class ContainerManager:
         self.cgroups.remove(c.id)
         self.store.save(c)
 
+    def _end_stray_shim(self, c: Container) -> None:
+        """A shim left by an engine that died mid-start (before it recorded RUNNING)
+        runs a container no record knows of: end it, so it neither leaks nor holds
+        the cgroup that the next start of this container creates again."""
+        shim = ShimHandle.recover(self.state_dir(c))
+        if shim is None:
+            return
+        log.warning("ending container %s, left half-started by the last engine", c.short_id)
+        with contextlib.suppress(EngineError):
+            shim.signal(signal.SIGKILL)
+        shim.wait(10)
+
     def shutdown(self) -> None:
         """Leave containers running (live-restore); release clients waiting on them."""
         self.monitor.stop()
         for waiting in self.pending.values():
             for p in waiting:
                 p.ready.set()
+
+
+def _starts_on_boot(c: Container) -> bool:
+    """Docker's rule at engine start (its restart manager's ShouldRestart): `always`
+    comes back even after a manual stop; `unless-stopped` unless stopped by hand;
+    `on-failure` after a non-zero exit within its retry limit (here, not after a
+    manual stop either)."""
+    policy = c.host_config.get("RestartPolicy") or {}
+    if (policy.get("Name") or "no") == "always":
+        return True
+    return restart.should_restart(policy, c.state.exit_code, c.restart_count, c.manually_stopped)
 
 
 def _read_exit(state_dir: Path) -> ExitStatus | None:
