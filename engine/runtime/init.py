@@ -52,16 +52,19 @@ RLIMITS = {
 
 
 def namespace_flags(spec: ContainerSpec) -> int:
-    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+    """Every namespace but the cgroup one, which must wait until we are in our cgroup."""
+    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
     if spec.network_mode != "host":
         flags |= CLONE_NEWNET
     return flags
 
 
 def prepare_filesystem(spec: ContainerSpec, sc: Syscalls) -> None:
-    """Namespaces, then the whole mount tree, then pivot_root and the kernel knobs."""
-    # Already in the cgroup (the shim joined us), so the cgroup namespace
-    # unshared here is rooted at the container's own cgroup.
+    """Namespaces, then the whole mount tree, then pivot_root and the kernel knobs.
+
+    Runs while the shim is still moving us into our cgroup (see `run`): no
+    step here depends on which cgroup we are in.
+    """
     sc.unshare(namespace_flags(spec))
     # UTS is ours now: naming it cannot touch the host.
     sc.sethostname(spec.hostname or spec.id[:12])
@@ -93,6 +96,12 @@ def prepare_filesystem(spec: ContainerSpec, sc: Syscalls) -> None:
     if spec.readonly_rootfs:
         rootfs.remount_root_readonly(sc)
     apply_rlimits(sc, spec.ulimits)
+
+
+def enter_cgroup_namespace(sc: Syscalls) -> None:
+    """Only once the shim has joined us: the new namespace is rooted at the cgroup
+    we are in when we unshare it, and that must be the container's own."""
+    sc.unshare(CLONE_NEWCGROUP)
 
 
 def apply_sysctls(sc: Syscalls, sysctls: dict[str, str]) -> None:
@@ -196,8 +205,11 @@ def run(spec: ContainerSpec, sc: Syscalls, chan: socket.socket) -> NoReturn:
     os.setsid()
     os.umask(0)  # modes of /dev nodes and dirs are exact; restored before exec
     try:
-        _expect(chan, b"joined")
+        # The filesystem first, while the shim makes our cgroup and moves us
+        # in (it can take an RCU grace period); nothing of the image runs yet.
         prepare_filesystem(spec, sc)
+        _expect(chan, b"joined")
+        enter_cgroup_namespace(sc)
         user = resolve_user(sc, spec.user)
         master = open_console(user) if spec.tty else -1
         enter_cwd(sc, spec.cwd)

@@ -91,12 +91,14 @@ class Shim:
 
     # -- start ---------------------------------------------------------------
     def start(self) -> None:
+        """Fork the init first, then make and join its cgroup while it builds its rootfs.
+
+        On cgroup v1 and v2 alike, the first write to a cgroup.procs after a
+        quiet spell waits for an RCU grace period (~10 ms here). The init's
+        mounts need no cgroup, so they run meanwhile; the init waits for
+        "joined" before it enters its cgroup namespace and long before exec.
+        """
         spec = self.spec
-        cgroups = _cgroups(spec)
-        cgroups.create(spec.id, spec.resources)
-        self.cgroups = cgroups
-        if spec.log_path:
-            self.log = LogWriter(spec.log_path, spec.log_max_size, spec.log_max_file)
         child_stdio, keep = self._make_stdio()
         from engine.runtime.syscalls import CLONE_NEWPID, LinuxSyscalls
 
@@ -122,14 +124,23 @@ class Shim:
         for fd in set(child_stdio):
             os.close(fd)
         self.out_fds = keep
-        self.pidfd = os.pidfd_open(pid)
         try:
+            self.pidfd = os.pidfd_open(pid)
+            cgroups = _cgroups(spec)
+            cgroups.create(spec.id, spec.resources)
+            self.cgroups = cgroups
             cgroups.join(spec.id, pid)
-        except Exception:
+            if spec.log_path:
+                self.log = LogWriter(spec.log_path, spec.log_max_size, spec.log_max_file)
+        except BaseException as exc:
+            reason = _early_error(parent)  # the init may have failed first, and said why
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            if reason:
+                raise RuntimeError(reason) from exc
             raise
-        parent.send(b"joined")
+        with contextlib.suppress(OSError):  # an init that already failed has told us why
+            parent.send(b"joined")
         parent.settimeout(60)
         msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, 1)
         parent.settimeout(None)
@@ -444,6 +455,15 @@ class Shim:
         self.clients.clear()
 
 
+def _early_error(chan: socket.socket) -> str:
+    """The reason an init sent before dying, if it has (does not wait)."""
+    try:
+        msg = chan.recv(65536, socket.MSG_DONTWAIT)
+    except OSError:
+        return ""
+    return msg[6:].decode(errors="replace") if msg.startswith(b"error:") else ""
+
+
 def _quote(text: str) -> str:
     from _json import encode_basestring
 
@@ -460,12 +480,16 @@ def _read_json(path: str) -> dict[str, object]:
 
 
 def _write_json_atomic(path: str, text: str) -> None:
-    """temp + fsync + rename: a reader sees the whole record or none."""
+    """temp + rename: a reader sees the whole record or none, even if we die mid-write.
+
+    No fsync: these files live in the exec root (/run, tmpfs), and a power
+    loss takes this shim and its container with it, so there is nothing a
+    sync could save. The daemon copies what must last into its own records.
+    """
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, text.encode())
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -503,6 +527,11 @@ def main(argv: list[str]) -> None:
     # once; we are adopted by init, so a daemon SIGKILL cannot take us along.
     if os.fork() != 0:
         os._exit(0)
+    run(state_dir, ready_fd)
+
+
+def run(state_dir: str, ready_fd: int) -> None:
+    """Be the shim in this (already detached) process; never returns."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     shim = Shim(state_dir)

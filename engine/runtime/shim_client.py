@@ -58,7 +58,8 @@ class ShimHandle:
         state_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("exit.json", "shim.json", "shim.sock"):
             (state_dir / stale).unlink(missing_ok=True)
-        atomicfile.write_json(state_dir / "spec.json", spec.to_json(), mode=0o600)
+        # Runtime state under the exec root: needed only while the machine is up.
+        atomicfile.write_json(state_dir / "spec.json", spec.to_json(), mode=0o600, durable=False)
         ready_r, ready_w = os.pipe()
         try:
             if not (USE_TEMPLATE and _TEMPLATE.spawn(state_dir, ready_w)):
@@ -80,9 +81,9 @@ class ShimHandle:
         """A handle on a shim that survived a daemon restart, None if it is gone."""
         try:
             info = atomicfile.read_json(state_dir / "shim.json")
-        except (OSError, ValueError):
-            return None
-        handle = cls(state_dir, int(info["pid"]))
+            handle = cls(state_dir, int(info["pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable: treated as gone, so the record shows it ended
         try:
             handle._connect().close()
         except OSError:
