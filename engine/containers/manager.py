@@ -416,20 +416,30 @@ class ContainerManager:
     # -- engine start / stop ---------------------------------------------------------
 
     def recover(self) -> None:
-        """Find running containers again after an engine restart (live-restore)."""
+        """Find running containers again after an engine restart (live-restore).
+
+        One container whose recovery fails (a cgroup that will not go, a record
+        that will not save) is logged and left as it is: it must not keep the
+        engine, and so every other container, from coming up."""
         for c in self.store.all():
-            with c.lock:
-                if c.state.status.alive:
-                    self._reattach(c)
-                else:
-                    self._end_stray_shim(c)
-            if c.state.status is not Status.EXITED:
-                continue
-            if c.host_config.get("AutoRemove"):
-                self._remove_quietly(c)  # it ended while the engine was down or mid-removal
-            elif _starts_on_boot(c):
-                with contextlib.suppress(EngineError):
-                    self.start(c)
+            try:
+                self._recover_one(c)
+            except Exception:
+                log.exception("recovering container %s failed", c.short_id)
+
+    def _recover_one(self, c: Container) -> None:
+        with c.lock:
+            if c.state.status.alive:
+                self._reattach(c)
+            else:
+                self._end_stray_shim(c)
+        if c.state.status is not Status.EXITED:
+            return
+        if c.host_config.get("AutoRemove"):
+            self._remove_quietly(c)  # it ended while the engine was down or mid-removal
+        elif _starts_on_boot(c):
+            with contextlib.suppress(EngineError):
+                self.start(c)
 
     def _reattach(self, c: Container) -> None:
         shim = ShimHandle.recover(self.state_dir(c))

@@ -406,3 +406,21 @@ def test_container_left_half_started_by_a_crash_is_ended(eng: EngineProcess) -> 
     assert eng.docker("top", "half").stdout.count("sleep 1000") == 1
     eng.docker("stop", "-t", "1", "half")
     assert _state(eng, "half")["ExitCode"] == 137
+
+
+def test_unreadable_shim_record_does_not_stop_the_engine(eng: EngineProcess) -> None:
+    """A container whose runtime record cannot be read is shown as ended (and its
+    processes are not leaked); every other container is recovered as usual."""
+    eng.docker("run", "-d", "--name", "fine", "busybox", "sleep", "1000")
+    bad = eng.docker("run", "-d", "--name", "broken", "busybox", "sleep", "1000").stdout.strip()
+    fine_pid, bad_pid = _pid(eng, "fine"), _pid(eng, "broken")
+    eng.kill9()
+    (eng.exec_root / bad[:16] / "shim.json").write_text("{}")
+    eng.start()
+    assert _pid(eng, "fine") == fine_pid
+    state = _state(eng, "broken")
+    assert (state["Status"], state["ExitCode"]) == ("exited", 255)
+    assert wait_for(lambda: not _alive(bad_pid), timeout=15)
+    eng.docker("start", "broken")
+    assert _state(eng, "broken")["Running"] is True
+    eng.docker("stop", "-t", "1", "fine", "broken")
