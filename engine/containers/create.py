@@ -9,16 +9,19 @@ host files) come last in `build`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.containers import copyup
 from engine.containers.hostfiles import write_host_files
 from engine.containers.model import Container, now_rfc3339
 from engine.containers.mounts import MountPlan, plan_mounts
-from engine.errors import InvalidParameter, NotFound
+from engine.errors import EngineError, InvalidParameter, NotFound
 from engine.runtime.spec import ContainerSpec, Mount, Resources
 from engine.volumes import VolumeStore
 
@@ -207,7 +210,9 @@ def merged_config(
     return cfg
 
 
-def _materialise(plan: MountPlan, volumes: VolumeStore) -> tuple[Mount, dict[str, Any]]:
+def _materialise(
+    plan: MountPlan, volumes: VolumeStore, layer_dirs: list[str]
+) -> tuple[Mount, dict[str, Any]]:
     """Create what a planned mount needs and describe it for inspect."""
     if plan.kind == "tmpfs":
         return (
@@ -241,6 +246,16 @@ def _materialise(plan: MountPlan, volumes: VolumeStore) -> tuple[Mount, dict[str
             },
         )
     view = volumes.create(plan.source, anonymous=not plan.source)
+    data = Path(view["Mountpoint"])
+    if plan.copy and copyup.is_empty(data):
+        # As Docker: an empty volume starts with what the image has at its mount point.
+        try:
+            copyup.populate(data, layer_dirs, plan.target)
+        except BaseException:
+            copyup.clear(data)  # empty again, so the next container copies afresh
+            if not plan.source:
+                volumes.remove(view["Name"], lambda _name: [])
+            raise
     return (
         Mount(plan.target, "volume", view["Mountpoint"], plan.readonly),
         {
@@ -254,6 +269,18 @@ def _materialise(plan: MountPlan, volumes: VolumeStore) -> tuple[Mount, dict[str
             "Propagation": "",
         },
     )
+
+
+def _undo(cdir: Path, made: list[tuple[Mount, dict[str, Any]]], volumes: VolumeStore) -> None:
+    """A create that failed half-way leaves no directory and no anonymous volume behind."""
+    shutil.rmtree(cdir, ignore_errors=True)
+    for _, described in made:
+        name = described.get("Name")
+        if name and len(name) == 64:
+            with contextlib.suppress(EngineError):
+                labels = volumes.inspect(name)["Labels"]
+                if "com.docker.volume.anonymous" in labels:
+                    volumes.remove(name, lambda _name: [])
 
 
 def build(
@@ -278,7 +305,13 @@ def build(
     plans = plan_mounts(hc, body, image_config)
     cdir = paths.container_dir / cid
     cdir.mkdir(parents=True, exist_ok=True)
-    made = [_materialise(p, volumes) for p in plans]
+    made: list[tuple[Mount, dict[str, Any]]] = []
+    try:
+        for plan in plans:
+            made.append(_materialise(plan, volumes, paths.layer_dirs))
+    except BaseException:
+        _undo(cdir, made, volumes)
+        raise
     files = write_host_files(
         cdir,
         config["Hostname"],

@@ -396,14 +396,30 @@ class ContainerManager:
 
     # -- attach ------------------------------------------------------------------
 
-    def attach_socket(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Any:
-        """A shim socket for the container's stdio, waiting for start if needed."""
+    def prepare_attach(
+        self, c: Container, stdin: bool, stdout: bool, stderr: bool
+    ) -> PendingAttach:
+        """Register an attach now, before the client hears 101 Switching Protocols.
+
+        `docker run` sends start as soon as its attach is answered, so an attach
+        registered any later can miss a short-lived container's whole output. The
+        returned `ready` is set once `sock` is connected (None: nothing to attach to)."""
+        pending = PendingAttach(stdin, stdout, stderr, threading.Event())
         with c.lock:
             shim = self.shims.get(c.id)
-            if shim is not None and c.state.status in (Status.RUNNING, Status.PAUSED):
-                return shim.attach(stdin, stdout, stderr)
-            pending = PendingAttach(stdin, stdout, stderr, threading.Event())
-            self.pending.setdefault(c.id, []).append(pending)
+            if shim is None or c.state.status not in (Status.RUNNING, Status.PAUSED):
+                self.pending.setdefault(c.id, []).append(pending)
+                return pending
+            try:
+                pending.sock = shim.attach(stdin, stdout, stderr)
+            except (OSError, EngineError) as exc:
+                log.info("attach to %s found it gone: %s", c.short_id, exc)
+            pending.ready.set()
+        return pending
+
+    def attach_socket(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Any:
+        """A shim socket for the container's stdio, waiting for start if needed."""
+        pending = self.prepare_attach(c, stdin, stdout, stderr)
         pending.ready.wait()
         return pending.sock
 

@@ -24,6 +24,7 @@ class MountPlan:
     options: list[str] = field(default_factory=list)
     create_source: bool = True  # -v creates a missing bind source; --mount does not
     mode: str = ""  # the option string docker inspect shows
+    copy: bool = True  # volume: pre-populate from the image when empty (off with nocopy)
 
 
 def _check_target(target: str) -> str:
@@ -68,6 +69,7 @@ def parse_bind(spec: str) -> MountPlan:
         posixpath.normpath(source) if kind == "bind" else source,
         readonly="ro" in options,
         mode=mode,
+        copy="nocopy" not in options,
     )
 
 
@@ -83,7 +85,8 @@ def parse_mount(m: dict[str, Any]) -> MountPlan:
             )
         return MountPlan("bind", target, posixpath.normpath(source), readonly, create_source=False)
     if kind == "volume":
-        return MountPlan("volume", target, source, readonly)
+        nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
+        return MountPlan("volume", target, source, readonly, copy=not nocopy)
     if kind == "tmpfs":
         if source:
             raise InvalidParameter('invalid mount config for type "tmpfs": source must be empty')
