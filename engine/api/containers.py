@@ -131,14 +131,22 @@ def register(router: Router, d: Daemon) -> None:
         if c.state.status in (Status.REMOVING, Status.DEAD):
             raise Conflict(f"container {c.name} is being removed")
 
+        # Registered before the 101 goes out: `docker run` starts right after it.
+        pending = (
+            mgr.prepare_attach(c, want_in and c.spec.open_stdin, want_out, want_err)
+            if stream
+            else None
+        )
+
         def run(sock: socket.socket, rfile: BinaryIO) -> None:
             if with_logs:
                 q = logs.LogQuery(stdout=want_out, stderr=want_err)
                 for rec in logs.read(_log_path(c), q, lambda: False):
                     sock.sendall(logs.render(rec, q, c.spec.tty))
-            if not stream:
+            if pending is None:
                 return
-            upstream = mgr.attach_socket(c, want_in and c.spec.open_stdin, want_out, want_err)
+            pending.ready.wait()
+            upstream = pending.sock
             if upstream is None:
                 return
             pump_socket(sock, rfile, upstream, want_in and c.spec.open_stdin)
