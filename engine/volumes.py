@@ -60,12 +60,18 @@ class VolumeStore:
             meta_path = self.root / name / META
             if meta_path.exists():
                 return self._view(name)
-            self.data_dir(name).mkdir(parents=True, exist_ok=True)
             all_labels = dict(labels or {})
             if anonymous:
                 all_labels["com.docker.volume.anonymous"] = ""
             meta = {"CreatedAt": now_rfc3339(), "Labels": all_labels}
-            write_json(meta_path, meta)
+            fresh = not (self.root / name).exists()
+            try:
+                self.data_dir(name).mkdir(parents=True, exist_ok=True)
+                write_json(meta_path, meta)
+            except OSError:  # e.g. a full disk: leave no metadata-less volume dir behind
+                if fresh:
+                    shutil.rmtree(self.root / name, ignore_errors=True)
+                raise
             return self._view(name)
 
     def exists(self, name: str) -> bool:

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def build_router(d: Daemon) -> Router:
-    router = Router()
+    opts = getattr(d, "opts", None)  # stand-in daemons in tests may have no options
+    router = Router(str(getattr(opts, "root", "")))
     for module in (system, containers, exec, images, volumes, networks):
         module.register(router, d)
     return router

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import time
@@ -11,17 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from engine import logs
+from engine.api import schema
 from engine.api.http import HijackReply, Reply, Request, Router, StreamReply
 from engine.api.streams import pump_socket
 from engine.containers import filters as filters_mod
 from engine.containers import views
-from engine.containers.manager import parse_signal
 from engine.containers.model import Container, parse_rfc3339
 from engine.containers.status import Status
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
+
+MAX_TIMEOUT = 2**31 - 1  # seconds; Docker reads `t` into an int
+MAX_TTY = 65535  # a window size is two unsigned shorts
 
 
 def register(router: Router, d: Daemon) -> None:
@@ -37,7 +41,7 @@ def register(router: Router, d: Daemon) -> None:
             return c.image_name == ref
 
     def list_(req: Request) -> Reply:
-        flt = filters_mod.parse(req.json_arg("filters"))
+        flt = filters_mod.parse(schema.filters(req.json_arg("filters"), None))
         match = filters_mod.matcher(flt, ancestor)
         show_all = req.flag("all") or bool(flt.get("status")) or bool(flt.get("exited"))
         rows = [c for c in mgr.store.all() if (show_all or c.state.status.alive) and match(c)]
@@ -49,7 +53,9 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(200, [views.summary(c, now) for c in rows])
 
     def create(req: Request) -> Reply:
-        c = mgr.create(req.json_object(), req.arg("name"))
+        body = req.json_object()
+        schema.check_create(body)
+        c = mgr.create(body, req.arg("name"))
         return Reply(201, {"Id": c.id, "Warnings": []})
 
     def inspect(req: Request) -> Reply:
@@ -63,22 +69,23 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(204)
 
     def stop(req: Request) -> Reply:
-        t = req.arg("t")
+        t, sig = req.int_arg("t", -2, lo=-1, hi=MAX_TIMEOUT), req.arg("signal")
+        if sig:
+            schema.check_signal("signal", sig)
         try:
-            mgr.stop(get(req), int(t) if t else None, req.arg("signal") or None)
+            mgr.stop(get(req), None if t == -2 else t, sig or None)
         except NotModified:
             return Reply(304)
-        except ValueError:
-            raise InvalidParameter(f"invalid stop timeout: {t!r}") from None
         return Reply(204)
 
     def restart(req: Request) -> Reply:
-        t = req.int_arg("t", -2)
+        t = req.int_arg("t", -2, lo=-1, hi=MAX_TIMEOUT)
         mgr.restart(get(req), None if t == -2 else t)
         return Reply(204)
 
     def kill(req: Request) -> Reply:
-        mgr.kill(get(req), parse_signal(req.arg("signal") or "SIGKILL"))
+        sig = schema.check_signal("signal", req.arg("signal") or "SIGKILL")
+        mgr.kill(get(req), sig)
         return Reply(204)
 
     def pause(req: Request) -> Reply:
@@ -121,7 +128,7 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(204)
 
     def resize(req: Request) -> Reply:
-        mgr.resize(get(req), req.int_arg("h"), req.int_arg("w"))
+        mgr.resize(get(req), req.int_arg("h", 0, 0, MAX_TTY), req.int_arg("w", 0, 0, MAX_TTY))
         return Reply(200)
 
     def attach(req: Request) -> HijackReply:
@@ -206,7 +213,9 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(200, {"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
     def exec_create(req: Request) -> Reply:
-        ex = d.execs.create(get(req), req.json_object())
+        body = req.json_object()
+        schema.check_exec(body)
+        ex = d.execs.create(get(req), body)
         return Reply(201, {"Id": ex.id})
 
     r = router.add
@@ -239,12 +248,14 @@ def _seconds(text: str) -> float:
     if not text:
         return 0.0
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        moment = parse_rfc3339(text)
-        if not moment:
-            raise InvalidParameter(f"invalid time: {text!r}") from None
-        return moment
+        seconds = parse_rfc3339(text) or math.nan
+    if not math.isfinite(seconds):
+        raise InvalidParameter(
+            f"invalid time: {text!r}; give seconds since the epoch or an RFC 3339 time"
+        )
+    return seconds
 
 
 def _tail(text: str) -> int:

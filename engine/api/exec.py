@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, BinaryIO
 
+from engine.api import schema
 from engine.api.http import HijackReply, Reply, Request, Router
 from engine.api.streams import pump_fds
 from engine.errors import EngineError
@@ -19,6 +20,7 @@ def register(router: Router, d: Daemon) -> None:
     def start(req: Request) -> Reply | HijackReply:
         ex = d.execs.get(req.params["id"])
         body = req.json_object()
+        schema.check_exec(body)
         if body.get("Detach"):
             d.execs.start(ex)
             return Reply(200)
@@ -56,7 +58,8 @@ def register(router: Router, d: Daemon) -> None:
         return HijackReply(run, multiplexed=not tty)
 
     def resize(req: Request) -> Reply:
-        d.execs.resize(d.execs.get(req.params["id"]), req.int_arg("h"), req.int_arg("w"))
+        h, w = req.int_arg("h", 0, 0, 65535), req.int_arg("w", 0, 0, 65535)
+        d.execs.resize(d.execs.get(req.params["id"]), h, w)
         return Reply(201)
 
     def inspect(req: Request) -> Reply:

@@ -11,6 +11,7 @@ ever see a `Request` and return a `Reply`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -30,6 +31,35 @@ log = logging.getLogger("engine.api")
 API_VERSION = "1.47"
 MIN_API_VERSION = "1.24"
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+MAX_JSON_BODY = 16 * 1024 * 1024  # a create body is a few KiB; more is a mistake or an attack
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """ "1.9" < "1.24" as versions, which string comparison gets wrong."""
+    return tuple(int(part) for part in text.split("."))
+
+
+class NoSpace(EngineError):
+    """The engine's disk is full: nothing the request did was kept, freeing space fixes it."""
+
+    status = 507
+
+
+def storage_error(exc: BaseException, root: str = "") -> EngineError | None:
+    """ENOSPC / EDQUOT, raised directly or as the cause of an engine error, as an error
+    that says what to do; None for anything else."""
+    seen: BaseException | None = exc
+    while seen is not None and not (isinstance(seen, OSError) and seen.errno in _NO_SPACE):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    where = f" under {root}" if root else ""
+    detail = exc.message if isinstance(exc, EngineError) else str(seen.strerror or seen)
+    return NoSpace(
+        f"no space left on device{where} ({detail}). Nothing was stored; free space "
+        "(docker image prune, docker container prune, docker volume prune) and retry"
+    )
 
 
 class ChunkedReader:
@@ -47,7 +77,7 @@ class ChunkedReader:
                 size_line = self.rfile.readline(1024)
                 if not size_line:
                     raise InvalidParameter("request body ended inside a chunk")
-                self.left = int(size_line.split(b";")[0].strip() or b"0", 16)
+                self.left = _chunk_size(size_line)
                 if self.left == 0:
                     self._skip_trailer()
                     break
@@ -67,16 +97,37 @@ class ChunkedReader:
             pass
 
 
+def _chunk_size(line: bytes) -> int:
+    text = line.split(b";")[0].strip()
+    try:
+        size = int(text, 16)
+    except ValueError:
+        raise InvalidParameter(
+            f"malformed chunked request body: {text[:20]!r} is not a chunk size"
+        ) from None
+    if size < 0:
+        raise InvalidParameter("malformed chunked request body: negative chunk size")
+    return size
+
+
 class LimitedReader:
+    """A Content-Length body; a client that sends less than it announced gets a 400."""
+
     def __init__(self, rfile: BinaryIO, length: int) -> None:
         self.rfile = rfile
+        self.length = length
         self.left = length
 
     def read(self, n: int = -1) -> bytes:
         if self.left <= 0:
             return b""
         want = self.left if n < 0 else min(n, self.left)
-        data = self.rfile.read(want)
+        data = self.rfile.read(want)  # a buffered read: short only at end of stream
+        if len(data) < want:
+            raise InvalidParameter(
+                f"request body ended after {self.length - self.left + len(data)} of the "
+                f"{self.length} bytes its Content-Length announced"
+            )
         self.left -= len(data)
         return data
 
@@ -103,16 +154,21 @@ class Request:
             return default
         return value.lower() not in ("0", "false", "no")
 
-    def int_arg(self, name: str, default: int = 0) -> int:
+    def int_arg(self, name: str, default: int = 0, lo: int = -(2**63), hi: int = 2**63 - 1) -> int:
         value = self.arg(name, "")
         if value == "":
             return default
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise InvalidParameter(
                 f"invalid value for {name}: {value!r} is not an integer"
             ) from None
+        if not lo <= number <= hi:
+            raise InvalidParameter(
+                f"invalid value for {name}: {number} is out of range; give {lo} to {hi}"
+            )
+        return number
 
     def json_arg(self, name: str) -> Any:
         value = self.arg(name, "")
@@ -125,7 +181,12 @@ class Request:
 
     def json(self) -> Any:
         if self._json is None:
-            raw = self.body.read()
+            raw = self.body.read(MAX_JSON_BODY + 1)
+            if len(raw) > MAX_JSON_BODY:
+                raise PayloadTooLarge(
+                    f"request body is larger than {MAX_JSON_BODY} bytes; "
+                    "a JSON request is never that large"
+                )
             if not raw.strip():
                 self._json = {}
             else:
@@ -133,6 +194,10 @@ class Request:
                     self._json = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     raise InvalidParameter(f"malformed JSON request body: {exc}") from None
+                except RecursionError:
+                    raise InvalidParameter(
+                        "malformed JSON request body: nested too deeply"
+                    ) from None
         return self._json
 
     def json_object(self) -> dict[str, Any]:
@@ -173,8 +238,9 @@ Handler = Callable[[Request], Reply | StreamReply | HijackReply]
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, root: str = "") -> None:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.root = root  # the engine's --root, named in disk-full errors
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+?)", pattern)  # image names hold slashes
@@ -196,6 +262,10 @@ class Router:
 
 class MethodNotAllowed(EngineError):
     status = 405
+
+
+class PayloadTooLarge(EngineError):
+    status = 413
 
 
 def filter_flag(filters: dict[str, Any], key: str, default: bool) -> bool:
@@ -227,7 +297,27 @@ class ApiHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
+    # Every method reaches the router, so an unsupported one is a JSON 405/404, not a 501 page.
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_TRACE = do_GET
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, headers too large, unknown
+        method) as Docker-style JSON instead of an HTML page."""
+        text = message or self.responses.get(code, ("error",))[0]
+        if self.request_version == "HTTP/0.9":  # the request line never parsed: answer in 1.1
+            self.request_version = self.protocol_version
+        hint = _PROTOCOL_HINTS.get(code, "")
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.send_response(code, message)
+            self._common_headers()
+            body = error_body(f"{text}{hint}")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
@@ -237,31 +327,47 @@ class ApiHandler(BaseHTTPRequestHandler):
             version, path = prefixed.group(1), prefixed.group(2)
         if len(path) > 1:
             path = path.rstrip("/")
+        try:
+            body = self._body_reader()
+        except InvalidParameter as exc:
+            self.close_connection = True  # the body's end is unknown: the stream is lost
+            self._send(Reply(exc.status, {"message": exc.message}))
+            return
         req = Request(
             method=self.command,
             path=path,
             query=parse_qs(url.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=self._body_reader(),
+            body=body,
             version=version,
         )
         req._connection = self.connection
         try:
             reply = self._route(req)
         except EngineError as exc:
+            exc = storage_error(exc, self.server.router.root) or exc
             reply = Reply(exc.status, {"message": exc.message})
+        except OSError as exc:
+            full = storage_error(exc, self.server.router.root)
+            reply = (
+                self._internal(exc)
+                if full is None
+                else Reply(full.status, {"message": full.message})
+            )
+        except RecursionError as exc:
+            reply = Reply(400, {"message": f"request is nested too deeply: {exc}"})
         except Exception as exc:  # a bug, not bad input: log it, tell the client plainly
-            log.exception("internal error on %s %s", self.command, self.path)
-            reply = Reply(500, {"message": f"internal error: {exc}"})
+            reply = self._internal(exc)
         self._drain(req)
         self._send(reply)
 
+    def _internal(self, exc: Exception) -> Reply:
+        log.exception("internal error on %s %s", self.command, self.path)
+        return Reply(500, {"message": f"internal error: {exc}; the engine log has the details"})
+
     def _route(self, req: Request) -> Reply | StreamReply | HijackReply:
-        if req.version < MIN_API_VERSION and _VERSION_PREFIX.match(urlsplit(self.path).path):
-            raise InvalidParameter(
-                f"client version {req.version} is too old. Minimum supported API version "
-                f"is {MIN_API_VERSION}, please upgrade your client to a newer version"
-            )
+        if _VERSION_PREFIX.match(urlsplit(self.path).path):
+            check_version(req.version)
         found = self.server.router.match(req.method, req.path)
         if found is None:
             raise NotFoundPage(f"page not found: {req.method} {req.path}")
@@ -271,7 +377,12 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _body_reader(self) -> ChunkedReader | LimitedReader:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             return ChunkedReader(self.rfile)  # type: ignore[arg-type]
-        return LimitedReader(self.rfile, int(self.headers.get("Content-Length") or 0))  # type: ignore[arg-type]
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if not raw.isdigit():
+            raise InvalidParameter(
+                f"invalid Content-Length header {raw[:40]!r}: give the body size in bytes"
+            )
+        return LimitedReader(self.rfile, int(raw))  # type: ignore[arg-type]
 
     def _drain(self, req: Request) -> None:
         """Consume an unread body so the next keep-alive request parses cleanly."""
@@ -358,9 +469,35 @@ class NotFoundPage(EngineError):
     status = 404
 
 
+_PROTOCOL_HINTS = {
+    400: "; the request line or headers are not valid HTTP/1.1",
+    414: "; the URL is too long, send large values in the request body",
+    431: "; the request headers are too large, send fewer or shorter headers",
+    501: "; use GET, HEAD, POST, PUT or DELETE",
+}
+
+
+def check_version(version: str) -> None:
+    """The `/vX.Y` prefix: Docker refuses versions it cannot speak, naming the range."""
+    asked = version_tuple(version)
+    if asked < version_tuple(MIN_API_VERSION):
+        raise InvalidParameter(
+            f"client version {version} is too old. Minimum supported API version "
+            f"is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
+    if asked > version_tuple(API_VERSION):
+        raise InvalidParameter(
+            f"client version {version} is too new. Maximum supported API version is "
+            f"{API_VERSION}; let the client negotiate (DOCKER_API_VERSION unset) or ask "
+            f"for {API_VERSION}"
+        )
+
+
 class ApiServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default of 5 refuses parallel clients (`docker stop $(docker ps -q)`).
+    request_queue_size = 128
 
     def __init__(self, path: str, router: Router) -> None:
         self.router = router

@@ -12,23 +12,34 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from engine.api.http import Reply, Request, Router, StreamReply, filter_flag
+from engine.api import schema
+from engine.api.http import Reply, Request, Router, StreamReply, filter_flag, storage_error
 from engine.errors import EngineError, InvalidParameter
 from engine.images import archive, reference
 from engine.images import pull as pull_mod
+from engine.images.registry import RegistryUnreachable
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
 
 _DONE = object()
+IMAGE_FILTERS = ("dangling", "label", "reference")
+UNREACHABLE_HINT = (
+    "; check the registry address and port, that the registry is running, "
+    "and that this machine can reach it"
+)
 
 
-def progress_stream(work: Callable[[Callable[[dict[str, Any]], None]], None]) -> StreamReply:
+def progress_stream(
+    work: Callable[[Callable[[dict[str, Any]], None]], None], root: str = "", held: int = 0
+) -> StreamReply:
     """Run `work` in a thread and stream its progress as Docker's JSON lines.
 
     An error before the first message becomes a plain error reply (so the CLI
     prints "Error response from daemon: ..."); a later one becomes Docker's
-    in-stream `errorDetail` message.
+    in-stream `errorDetail` message. `held` messages are kept back until the
+    next one arrives: a pull announces "Pulling from" before it asks the
+    registry, and Docker answers a missing repository or tag with a plain 404.
     """
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
@@ -36,18 +47,29 @@ def progress_stream(work: Callable[[Callable[[dict[str, Any]], None]], None]) ->
         try:
             work(q.put)
         except EngineError as exc:
-            q.put(exc)
+            q.put(storage_error(exc, root) or exc)
+        except OSError as exc:
+            q.put(storage_error(exc, root) or EngineError(f"internal error: {exc}"))
         except Exception as exc:  # reported in-stream; the thread must not die silently
             q.put(EngineError(f"internal error: {exc}"))
         q.put(_DONE)
 
     threading.Thread(target=run, name="progress", daemon=True).start()
-    first = q.get()
-    if isinstance(first, EngineError):
-        raise first
+    first: list[Any] = []
+    while len(first) <= held:
+        item = q.get()
+        if isinstance(item, EngineError):
+            raise item
+        first.append(item)
+        if item is _DONE:
+            break
 
     def chunks() -> Iterator[bytes]:
-        item = first
+        for item in first:
+            if item is _DONE:
+                return
+            yield json.dumps(item).encode() + b"\r\n"
+        item = q.get()
         while item is not _DONE:
             if isinstance(item, EngineError):
                 item = {"errorDetail": {"message": item.message}, "error": item.message}
@@ -66,7 +88,12 @@ def registry_auth(req: Request) -> dict[str, Any] | None:
         data = json.loads(base64.urlsafe_b64decode(padded))
     except (binascii.Error, ValueError):
         raise InvalidParameter("X-Registry-Auth is not base64url-encoded JSON") from None
-    return data if isinstance(data, dict) and data else None
+    if not isinstance(data, dict):
+        raise InvalidParameter("X-Registry-Auth must encode a JSON object")
+    bad = sorted(k for k, v in data.items() if v is not None and not isinstance(v, str))
+    if bad:
+        raise InvalidParameter(f"X-Registry-Auth fields must be strings: {', '.join(bad)}")
+    return data or None
 
 
 def register(router: Router, d: Daemon) -> None:
@@ -84,20 +111,23 @@ def register(router: Router, d: Daemon) -> None:
         platform = req.arg("platform") or None
 
         def work(emit: Callable[[dict[str, Any]], None]) -> None:
-            pull_mod.pull(
-                d.images,
-                ref,
-                platform=platform,
-                auth=auth,
-                progress=emit,
-                insecure=d.opts.insecure_registries,
-            )
+            try:
+                pull_mod.pull(
+                    d.images,
+                    ref,
+                    platform=platform,
+                    auth=auth,
+                    progress=emit,
+                    insecure=d.opts.insecure_registries,
+                )
+            except RegistryUnreachable as exc:
+                raise RegistryUnreachable(exc.message + UNREACHABLE_HINT) from None
             d.events.publish("image", "pull", ref.familiar, {"name": ref.familiar})
 
-        return progress_stream(work)
+        return progress_stream(work, str(d.opts.root), held=1)
 
     def list_(req: Request) -> Reply:
-        flt = req.json_arg("filters") or {}
+        flt = schema.filters(req.json_arg("filters"), IMAGE_FILTERS)
         images = d.images.list()
         refs = list(flt.get("reference") or [])
         if refs:
@@ -137,7 +167,7 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(200, result)
 
     def prune(req: Request) -> Reply:
-        flt = req.json_arg("filters") or {}
+        flt = schema.filters(req.json_arg("filters"), ("dangling",))
         dangling = filter_flag(flt, "dangling", True)
         return Reply(200, d.images.prune(dangling_only=dangling, in_use=d.containers.image_in_use))
 
@@ -161,7 +191,7 @@ def register(router: Router, d: Daemon) -> None:
             if not lines:
                 emit({"stream": ""})
 
-        return progress_stream(work)
+        return progress_stream(work, str(d.opts.root))
 
     r = router.add
     r("GET", "/images/json", list_)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import queue
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from engine import events as events_mod
+from engine.api import schema
 from engine.api.http import API_VERSION, MIN_API_VERSION, Reply, Request, Router, StreamReply
 from engine.containers.status import Status
 from engine.errors import InvalidParameter
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from engine.daemon import Daemon
 
 ENGINE_VERSION = "27.0.0-dockyard"
+EVENT_FILTERS = ("container", "event", "image", "label", "network", "type", "volume")
 
 
 def register(router: Router, d: Daemon) -> None:
@@ -115,10 +118,7 @@ def register(router: Router, d: Daemon) -> None:
     def events(req: Request) -> StreamReply:
         since = _time_arg(req.arg("since"))
         until = _time_arg(req.arg("until"))
-        raw = req.json_arg("filters") or {}
-        if not isinstance(raw, dict):
-            raise InvalidParameter("filters must be a JSON object")
-        filters = {k: list(v.keys() if isinstance(v, dict) else v) for k, v in raw.items()}
+        filters = schema.filters(req.json_arg("filters"), EVENT_FILTERS)
         match = events_mod.matcher(filters)
         past, q = d.events.subscribe(since if since is not None else (None if until is None else 0))
         conn = req._connection
@@ -181,11 +181,12 @@ def _time_arg(text: str) -> int | None:
     if not text:
         return None
     try:
-        return int(float(text) * 1_000_000_000)
+        seconds = float(text)
     except ValueError:
-        raise InvalidParameter(
-            f"invalid timestamp: {text!r}; give seconds since the epoch"
-        ) from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or abs(seconds) > 1e11:
+        raise InvalidParameter(f"invalid timestamp: {text!r}; give seconds since the epoch")
+    return int(seconds * 1_000_000_000)
 
 
 def _closed(conn: socket.socket) -> bool:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from engine.api import schema
 from engine.api.http import Reply, Request, Router, filter_flag
-from engine.errors import InvalidParameter
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
@@ -15,13 +15,16 @@ def register(router: Router, d: Daemon) -> None:
     users = d.containers.volume_users
 
     def list_(req: Request) -> Reply:
-        flt = req.json_arg("filters") or {}
-        if not isinstance(flt, dict):
-            raise InvalidParameter("filters must be a JSON object")
+        flt = schema.filters(req.json_arg("filters"), ("dangling", "driver", "label", "name"))
         vols = d.volumes.list()
         names = flt.get("name") or []
         if names:
             vols = [v for v in vols if any(n in v["Name"] for n in names)]
+        drivers = flt.get("driver") or []
+        if drivers:
+            vols = [v for v in vols if v["Driver"] in drivers]
+        for spec in flt.get("label") or []:
+            vols = [v for v in vols if _has_label(v["Labels"], spec)]
         if "dangling" in flt:
             dangling = filter_flag(flt, "dangling", False)
             vols = [v for v in vols if (not users(v["Name"])) == dangling]
@@ -29,6 +32,7 @@ def register(router: Router, d: Daemon) -> None:
 
     def create(req: Request) -> Reply:
         body = req.json_object()
+        schema.check_volume_create(body)
         view = d.volumes.create(
             str(body.get("Name") or ""),
             str(body.get("Driver") or "local"),
@@ -47,12 +51,24 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(204)
 
     def prune(req: Request) -> Reply:
-        flt = req.json_arg("filters") or {}
+        flt = schema.filters(req.json_arg("filters"), ("all", "label"))
         all_volumes = filter_flag(flt, "all", False)
-        return Reply(200, d.volumes.prune(users, all_volumes))
+        labels = flt.get("label") or []
+        return Reply(
+            200,
+            d.volumes.prune(
+                users, all_volumes, lambda have: all(_has_label(have, s) for s in labels)
+            ),
+        )
 
     router.add("GET", "/volumes", list_)
     router.add("POST", "/volumes/create", create)
     router.add("POST", "/volumes/prune", prune)
     router.add("GET", "/volumes/{name}", inspect)
     router.add("DELETE", "/volumes/{name}", remove)
+
+
+def _has_label(labels: dict[str, Any], spec: str) -> bool:
+    """`key` or `key=value`, as Docker's label filters read them."""
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
