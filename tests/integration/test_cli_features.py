@@ -836,3 +836,62 @@ def test_container_volume_and_image_prune(engine: EngineProcess, registry_with_i
     engine.docker("image", "prune", "-f", "-a")
     images = engine.docker("images", "--format", "{{.Repository}}").stdout.split()
     assert images == [f"{reg}/busybox"]  # in use by keep-running
+
+
+# -- edge cases of the verbs ----------------------------------------------------------------
+
+
+def test_verbs_on_containers_in_the_wrong_state(eng: EngineProcess) -> None:
+    eng.docker("create", "--name", "ws1", "busybox", "sleep", "1000")
+    try:
+        paused = eng.docker("pause", "ws1", check=False)
+        assert paused.returncode != 0 and "is not running" in paused.stderr
+        attach = eng.docker("attach", "ws1", check=False)
+        assert attach.returncode != 0 and "start it first" in attach.stderr
+        top = eng.docker("top", "ws1", check=False)
+        assert top.returncode != 0 and "is not running" in top.stderr
+        eng.docker("start", "ws1")
+        eng.docker("pause", "ws1")
+        again = eng.docker("pause", "ws1", check=False)
+        assert again.returncode != 0 and "already paused" in again.stderr
+        exec_paused = eng.docker("exec", "ws1", "true", check=False)
+        assert exec_paused.returncode != 0 and "paused" in exec_paused.stderr
+        assert "sleep 1000" in eng.docker("top", "ws1").stdout  # top works while frozen
+        eng.docker("stop", "-t", "1", "ws1")  # a paused container can be stopped
+        assert fmt(eng, "{{.State.Status}}", "ws1") == "exited"
+        unpause = eng.docker("unpause", "ws1", check=False)
+        assert unpause.returncode != 0 and "is not paused" in unpause.stderr
+        eng.docker("start", "ws1")
+        eng.docker("pause", "ws1")
+        eng.docker("restart", "-t", "1", "ws1")
+        assert fmt(eng, "{{.State.Status}}", "ws1") == "running"
+    finally:
+        rm(eng, "ws1")
+
+
+def test_run_rm_removes_anonymous_but_keeps_named_volumes(eng: EngineProcess) -> None:
+    before = set(eng.docker("volume", "ls", "-q").stdout.split())
+    eng.docker("run", "--rm", "-v", "kept-vol:/kept", "--entrypoint", "true", "multilayer")
+    after = set(eng.docker("volume", "ls", "-q").stdout.split())
+    try:
+        assert after - before == {"kept-vol"}
+    finally:
+        eng.docker("volume", "rm", "kept-vol", check=False)
+
+
+def test_top_with_ps_arguments(eng: EngineProcess) -> None:
+    eng.docker("run", "-d", "--name", "tp1", "busybox", "sleep", "1000")
+    try:
+        out = eng.docker("top", "tp1", "-o", "pid,comm").stdout.splitlines()
+        assert out[0].split() == ["PID", "COMMAND"]
+        assert [line.split()[1] for line in out[1:]] == ["sleep"]
+    finally:
+        rm(eng, "tp1")
+
+
+def test_detached_run_rm_goes_away_on_stop(eng: EngineProcess) -> None:
+    eng.docker("run", "-d", "--rm", "--name", "dr1", "busybox", "sleep", "1000")
+    eng.docker("stop", "-t", "1", "dr1")
+    assert wait_for(
+        lambda: "dr1" not in eng.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    )

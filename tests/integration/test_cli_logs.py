@@ -96,3 +96,31 @@ def test_json_file_rotation_keeps_the_newest_lines(eng: EngineProcess) -> None:
         ]
     finally:
         eng.docker("rm", "-f", "rot1", check=False)
+
+
+def test_follow_across_rotation_loses_nothing(eng: EngineProcess) -> None:
+    script = (
+        'i=1; while [ $i -le 300 ]; do echo "n-$i pad pad pad"; i=$((i+1)); '
+        "[ $((i % 20)) -eq 0 ] && sleep 0.05; done"
+    )
+    eng.docker(
+        "run",
+        "-d",
+        "--name",
+        "rot2",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=5",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; " + script,
+    )
+    try:
+        out = eng.docker("logs", "-f", "rot2", timeout=60).stdout.splitlines()
+        numbers = [int(x.split()[0].removeprefix("n-")) for x in out]
+        assert numbers == list(range(numbers[0], 301))
+        assert numbers[0] == 1 or len(numbers) > 50
+    finally:
+        eng.docker("rm", "-f", "rot2", check=False)
