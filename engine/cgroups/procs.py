@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,3 +44,40 @@ def wait_empty(dirs: list[Path], timeout: float = EMPTY_TIMEOUT) -> None:
             left = sorted({p for d in dirs for p in list_pids(d)})
             raise EngineError(f"processes {left} survived SIGKILL in {dirs[0]}")
         time.sleep(0.005)
+
+
+def own_procs_file(root: Path = Path("/sys/fs/cgroup")) -> Path | None:
+    """cgroup.procs of the cgroup this process is in (v2, or v1's pids hierarchy)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _id, ctrls, path = line.split(":", 2)
+        mount = root if ctrls == "" else root / "pids" if "pids" in ctrls.split(",") else None
+        if mount is not None:
+            candidate = mount / path.lstrip("/") / "cgroup.procs"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def warm_attach(root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Start, in the background, the wait the next cgroup join would block on.
+
+    Moving a process into a cgroup (v1 or v2) takes a kernel lock whose
+    first writer after a quiet spell waits for an RCU grace period (~10 ms
+    here); writers soon after it pass at once. A container start calls this
+    before it launches the shim, so that wait runs alongside the shim's own
+    start-up instead of after it. The write re-enters this process into the
+    cgroup it is already in: a no-op for everything but that lock. Failure
+    only loses the head start.
+    """
+    target = own_procs_file(root)
+    if target is not None:
+        threading.Thread(target=_rejoin, args=(target,), name="cgroup-warm", daemon=True).start()
+
+
+def _rejoin(procs_file: Path) -> None:
+    with contextlib.suppress(EngineError):
+        fs.write(procs_file, os.getpid())

@@ -17,6 +17,7 @@ alone, so a container sits in its hierarchy's root for those.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from engine.cgroups import cpu, freezer, fs, memory, pids
@@ -33,13 +34,15 @@ class V1Manager(BaseManager):
 
     def mounted(self) -> list[str]:
         """Controllers present, one per hierarchy (cpu,cpuacct may be co-mounted)."""
-        seen: set[str] = set()
+        seen: set[tuple[int, int]] = set()
         names: list[str] = []
         for ctrl in CONTROLLERS:
-            mount = self.root / ctrl
-            real = os.path.realpath(mount)
-            if mount.is_dir() and real not in seen:
-                seen.add(real)
+            try:  # one stat per controller: this runs on every cgroup operation
+                st = os.stat(self.root / ctrl)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
                 names.append(ctrl)
         return names
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.atomicfile import write_bytes
+from engine.atomicfile import write_many
 
 HOST_RESOLV = Path("/etc/resolv.conf")
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
@@ -70,7 +70,11 @@ def write_host_files(
     host_network: bool,
 ) -> dict[str, str]:
     paths = {"hosts": cdir / "hosts", "hostname": cdir / "hostname", "resolv": cdir / "resolv.conf"}
-    write_bytes(paths["hosts"], hosts_content(hostname, extra_hosts, host_network).encode())
-    write_bytes(paths["hostname"], f"{hostname}\n".encode())
-    write_bytes(paths["resolv"], resolv_content(dns, search, options, host_network).encode())
+    write_many(  # synced together: one journal commit instead of three
+        {
+            paths["hosts"]: hosts_content(hostname, extra_hosts, host_network).encode(),
+            paths["hostname"]: f"{hostname}\n".encode(),
+            paths["resolv"]: resolv_content(dns, search, options, host_network).encode(),
+        }
+    )
     return {k: str(v) for k, v in paths.items()}

@@ -198,7 +198,9 @@ class ContainerManager:
             )
             c.state.record_exit(status)
             self.cgroups.remove(c.id)
-            self.store.save(c)
+            auto_remove = bool(c.host_config.get("AutoRemove"))
+            if not auto_remove:  # an auto-removed record is deleted next (saved if that fails)
+                self.store.save(c)
             again = restart.should_restart(
                 c.host_config.get("RestartPolicy") or {},
                 status.exit_code,
@@ -217,8 +219,10 @@ class ContainerManager:
         if again:
             delay = restart.backoff(c.restart_count + 1)
             threading.Timer(delay, self._restart_after_exit, args=(c,)).start()
-        elif c.host_config.get("AutoRemove"):
-            self._remove_quietly(c)
+        elif auto_remove and not self._remove_quietly(c):
+            with c.lock:
+                if c.id not in self.removed:  # the record is still there: keep the exit
+                    self.store.save(c)
 
     def _restart_after_exit(self, c: Container) -> None:
         with c.lock:
@@ -235,11 +239,13 @@ class ContainerManager:
         self._event(c, "start")
         self._notify()
 
-    def _remove_quietly(self, c: Container) -> None:
+    def _remove_quietly(self, c: Container) -> bool:
         try:
             self.remove(c, force=True, volumes=True)
         except EngineError as exc:
             log.warning("auto-removing %s failed: %s", c.short_id, exc.message)
+            return False
+        return True
 
     # -- stop, kill, restart ---------------------------------------------------
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from engine import atomicfile
+from engine.cgroups.procs import warm_attach
 from engine.errors import EngineError
 from engine.runtime.spec import ContainerSpec, ExitStatus
 
@@ -55,6 +56,7 @@ class ShimHandle:
     @classmethod
     def launch(cls, spec: ContainerSpec, state_dir: Path) -> ShimHandle:
         """Start the shim; return once the container's init exists, held before exec."""
+        warm_attach()  # the shim's cgroup join then need not wait a grace period of its own
         state_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("exit.json", "shim.json", "shim.sock"):
             (state_dir / stale).unlink(missing_ok=True)
