@@ -42,11 +42,11 @@ def register(router: Router, d: Daemon) -> None:
 
     def list_(req: Request) -> Reply:
         flt = filters_mod.parse(schema.filters(req.json_arg("filters"), None))
-        match = filters_mod.matcher(flt, ancestor)
-        show_all = req.flag("all") or bool(flt.get("status")) or bool(flt.get("exited"))
+        match = filters_mod.matcher(flt, ancestor, mgr.store.get)
+        limit = req.int_arg("limit", -1)
+        show_all = req.flag("all") or filters_mod.shows_all(flt, limit)
         rows = [c for c in mgr.store.all() if (show_all or c.state.status.alive) and match(c)]
         rows.sort(key=lambda c: c.created, reverse=True)
-        limit = req.int_arg("limit", -1)
         if limit > 0:
             rows = rows[:limit]
         now = time.time()
@@ -205,11 +205,7 @@ def register(router: Router, d: Daemon) -> None:
         return StreamReply(stream())
 
     def prune(req: Request) -> Reply:
-        deleted = []
-        for c in mgr.store.all():
-            if c.state.status in (Status.EXITED, Status.CREATED, Status.DEAD):
-                mgr.remove(c)
-                deleted.append(c.id)
+        deleted = mgr.prune(filters_mod.prune_matcher(req.json_arg("filters"), time.time()))
         return Reply(200, {"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
     def exec_create(req: Request) -> Reply:

@@ -6,10 +6,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from engine.containers.model import Container
+from engine.containers.model import Container, parse_rfc3339
 from engine.errors import InvalidParameter
 
 AncestorCheck = Callable[[Container, str], bool]
+Lookup = Callable[[str], Container]  # name or id -> container; raises NotFound
 _KEYS = {
     "status",
     "label",
@@ -59,8 +60,23 @@ def _name(c: Container, pattern: str) -> bool:
         return pattern in c.name
 
 
-def matcher(filters: dict[str, list[str]], ancestor: AncestorCheck) -> Callable[[Container], bool]:
+def shows_all(filters: dict[str, list[str]], limit: int) -> bool:
+    """Docker lists stopped containers too when a filter or a limit implies them."""
+    return limit > 0 or any(filters.get(k) for k in ("status", "exited", "before", "since"))
+
+
+def matcher(
+    filters: dict[str, list[str]], ancestor: AncestorCheck, lookup: Lookup | None = None
+) -> Callable[[Container], bool]:
+    """One predicate for `docker ps --filter`; before/since need `lookup` to find their
+    reference container (an unknown one is a 404, as in Docker)."""
+    refs = [v for k in ("before", "since") for v in filters.get(k, [])]
+    if refs and lookup is None:
+        raise InvalidParameter("before/since filters need a container lookup")
+    created = {v: lookup(v).created for v in refs} if lookup is not None else {}
     checks: dict[str, Callable[[Container, str], bool]] = {
+        "before": lambda c, v: c.created < created[v],
+        "since": lambda c, v: c.created > created[v],
         "status": lambda c, v: c.state.status.value == v,
         "label": _label,
         "name": _name,
@@ -85,3 +101,63 @@ def matcher(filters: dict[str, list[str]], ancestor: AncestorCheck) -> Callable[
         return True
 
     return ok
+
+
+_PRUNE_KEYS = {"label", "label!", "until"}
+_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_until(text: str, now: float) -> float:
+    """Docker's `until`: a Go duration ("24h", "1h30m") before now, Unix seconds, or RFC 3339."""
+    value = text.strip()
+    if _DURATION_RE.match(value):
+        return now - sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    moment = parse_rfc3339(value if "T" in value else value + "T00:00:00Z")
+    if not moment:
+        raise InvalidParameter(
+            f"invalid until filter {text!r}: "
+            "give a duration (24h), Unix seconds or an RFC 3339 time"
+        )
+    return moment
+
+
+def prune_matcher(raw: Any, now: float) -> Callable[[Container], bool]:
+    """`docker container prune --filter`: label=, label!=, until= (all must hold)."""
+    filters = parse_prune(raw)
+    limits = [parse_until(v, now) for v in filters.get("until", [])]
+
+    def ok(c: Container) -> bool:
+        if not all(_label(c, v) for v in filters.get("label", [])):
+            return False
+        if any(_label(c, v) for v in filters.get("label!", [])):
+            return False
+        return all(parse_rfc3339(c.created) < limit for limit in limits)
+
+    return ok
+
+
+def parse_prune(raw: Any) -> dict[str, list[str]]:
+    if raw in (None, "", {}):
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidParameter("filters must be a JSON object")
+    out: dict[str, list[str]] = {}
+    for key, values in raw.items():
+        if key not in _PRUNE_KEYS:
+            raise InvalidParameter(f"invalid filter '{key}': prune accepts label, label! and until")
+        out[key] = list(values.keys() if isinstance(values, dict) else values)
+    return out

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,7 +270,11 @@ class ContainerManager:
     def stop(self, c: Container, timeout: int | None = None, sig: str | None = None) -> None:
         if not c.state.status.alive:
             raise NotModified(f"container {c.name} is already stopped")
-        grace = 10 if timeout is None else timeout
+        if timeout is None:
+            configured = c.config.get("StopTimeout")  # `--stop-timeout` on create
+            grace = 10 if configured is None else int(configured)
+        else:
+            grace = timeout
         stop_signal = parse_signal(sig or c.spec.stop_signal)
         with c.lock:
             if c.state.status is Status.RESTARTING:
@@ -381,6 +386,16 @@ class ContainerManager:
                     self.removed.popitem(last=False)
                 self.changed.notify_all()
         self._event(c, "destroy")
+
+    def prune(self, match: Callable[[Container], bool]) -> list[str]:
+        """Remove the stopped containers `match` accepts; returns their ids."""
+        deleted = []
+        for c in self.store.all():
+            if c.state.status in (Status.EXITED, Status.CREATED, Status.DEAD) and match(c):
+                with contextlib.suppress(NotFound, Conflict):
+                    self.remove(c)
+                    deleted.append(c.id)
+        return deleted
 
     def _remove_anonymous_volumes(self, c: Container) -> None:
         for m in c.mounts:

@@ -129,6 +129,20 @@ def test_kill_with_a_signal_and_wait(eng: EngineProcess, tmp_path: Path) -> None
         rm(eng, "ks1")
 
 
+def test_stop_timeout_from_create_is_the_default_grace(eng: EngineProcess) -> None:
+    script = "trap '' TERM; echo up; while true; do sleep 0.05; done"
+    eng.docker("run", "-d", "--name", "sto1", "--stop-timeout", "1", "busybox", "sh", "-c", script)
+    try:
+        assert fmt(eng, "{{.Config.StopTimeout}}", "sto1") == "1"
+        assert wait_for(lambda: "up" in eng.docker("logs", "sto1").stdout)
+        began = time.monotonic()
+        eng.docker("stop", "sto1")
+        assert time.monotonic() - began < 8  # 1s from --stop-timeout, not the default 10s
+        assert fmt(eng, "{{.State.ExitCode}}", "sto1") == "137"
+    finally:
+        rm(eng, "sto1")
+
+
 def test_wait_returns_the_exit_code(eng: EngineProcess) -> None:
     eng.docker("run", "-d", "--name", "wt1", "busybox", "sh", "-c", "sleep 0.3; exit 4")
     try:
@@ -577,6 +591,15 @@ def test_ps_filters(eng: EngineProcess) -> None:
         full = eng.docker("ps", "-q", "--no-trunc", "--filter", "name=pf-run").stdout.split()
         assert len(quiet) == 1 and len(quiet[0]) == 12
         assert len(full) == 1 and len(full[0]) == 64 and full[0].startswith(quiet[0])
+        assert names("--filter", "before=pf-new") == {"pf-run", "pf-done"}
+        assert names("--filter", "since=pf-run") == {"pf-done", "pf-new"}
+        assert eng.docker("ps", "-l", "--format", "{{.Names}}").stdout.split() == ["pf-new"]
+        assert eng.docker("ps", "-n", "2", "--format", "{{.Names}}").stdout.split() == [
+            "pf-new",
+            "pf-done",
+        ]
+        unknown = eng.docker("ps", "--filter", "before=no-such-ctr", check=False)
+        assert unknown.returncode != 0 and "No such container" in unknown.stderr
         bad = eng.docker("ps", "--filter", "status=sleepy", check=False)
         assert bad.returncode != 0 and "status" in bad.stderr
     finally:
@@ -811,6 +834,17 @@ def test_container_volume_and_image_prune(engine: EngineProcess, registry_with_i
     engine.docker("run", "-d", "--name", "keep-running", f"{reg}/busybox", "sleep", "1000")
     engine.docker("run", "--name", "gone-1", f"{reg}/busybox", "true")
     engine.docker("create", "--name", "gone-2", f"{reg}/busybox", "true")
+    engine.docker("create", "--name", "labelled", "--label", "keep=yes", f"{reg}/busybox", "true")
+    engine.docker("container", "prune", "-f", "--filter", "label=nope")
+    assert len(engine.docker("ps", "-aq").stdout.split()) == 4  # nothing matched
+    engine.docker("container", "prune", "-f", "--filter", "until=1h")
+    assert len(engine.docker("ps", "-aq").stdout.split()) == 4  # all younger than an hour
+    engine.docker("container", "prune", "-f", "--filter", "label!=keep=yes")
+    left = engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert sorted(left) == ["keep-running", "labelled"]
+    bad = engine.docker("container", "prune", "-f", "--filter", "colour=red", check=False)
+    assert bad.returncode != 0 and "invalid filter" in bad.stderr
+    engine.docker("run", "--name", "gone-3", f"{reg}/busybox", "true")
     engine.docker("run", "--name", "anon-user", "--entrypoint", "true", f"{reg}/multilayer")
     out = engine.docker("container", "prune", "-f").stdout
     assert "Deleted Containers" in out
