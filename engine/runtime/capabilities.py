@@ -118,6 +118,18 @@ def mask(names: list[str]) -> int:
     return bits
 
 
+def own_bounding_set() -> int:
+    """This process's bounding set (CapBnd); all bits if it cannot be read."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return (1 << 64) - 1
+
+
 def last_cap() -> int:
     """The kernel's highest capability; dropping beyond it fails with EINVAL."""
     try:

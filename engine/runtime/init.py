@@ -140,8 +140,10 @@ def become_user(sc: Syscalls, user: ExecUser, caps: int, no_new_privs: bool) -> 
 
 
 def container_caps(spec: ContainerSpec, privileged: bool) -> int:
+    """Never more than the engine itself holds: capset refuses to grant beyond the bounding
+    set, and `--privileged` means "everything the engine has", as with Docker."""
     names = capabilities.effective_names(spec.cap_add, spec.cap_drop, privileged)
-    return capabilities.mask(names)
+    return capabilities.mask(names) & capabilities.own_bounding_set()
 
 
 def open_console(user: ExecUser) -> int:

@@ -287,12 +287,6 @@ def test_cap_add_and_cap_drop(eng: EngineProcess) -> None:
     assert bad.returncode != 0 and "NOT_A_CAP" in bad.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime asks capset for every known capability, including ones the engine's "
-    "own bounding set lacks (CAP_SYS_RESOURCE here), and gets EPERM: "
-    "engine/runtime/capabilities.py must intersect with the available set",
-)
 def test_privileged_has_all_caps_and_unmasked_proc(eng: EngineProcess) -> None:
     script = "cat /proc/1/status; echo ==; cat /proc/mounts"
     normal = eng.docker("run", "--rm", "busybox", "sh", "-c", script).stdout
@@ -304,8 +298,10 @@ def test_privileged_has_all_caps_and_unmasked_proc(eng: EngineProcess) -> None:
     assert not has_cap(cap_eff(normal), CAP_SYS_ADMIN)
     normal_mounts = normal.split("==", 1)[1]
     privileged_mounts = privileged.split("==", 1)[1]
-    assert " /proc/kcore " in normal_mounts  # masked by a bind over it
-    assert " /proc/kcore " not in privileged_mounts
+    candidates = (" /proc/kcore ", " /proc/keys ", " /proc/timer_list ", " /proc/sched_debug ")
+    masked = [p for p in candidates if p in normal_mounts]  # which exist depends on the kernel
+    assert masked, "no masked /proc path found in an unprivileged container"
+    assert not [p for p in masked if p in privileged_mounts]
     proc_sys = [line for line in privileged_mounts.splitlines() if " /proc/sys " in line]
     assert not proc_sys or " rw," in proc_sys[0]
 
