@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.atomicfile import read_json
 from engine.cgroups.manager import CgroupManager
 from engine.containers import create as create_mod
 from engine.containers import names, restart
@@ -89,8 +90,9 @@ class ContainerManager:
         with self.changed:
             self.changed.notify_all()
 
-    def image_in_use(self, image_id: str) -> bool:
-        return any(c.image_id == image_id for c in self.store.all())
+    def image_in_use(self, image_id: str) -> str:
+        """The short id of a container using the image, or "" (the store names it in errors)."""
+        return next((c.short_id for c in self.store.all() if c.image_id == image_id), "")
 
     def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
@@ -474,7 +476,12 @@ class ContainerManager:
             return
         if c.host_config.get("AutoRemove"):
             self._remove_quietly(c)  # it ended while the engine was down or mid-removal
-        elif _starts_on_boot(c):
+        elif restart.starts_on_boot(
+            c.host_config.get("RestartPolicy") or {},
+            c.state.exit_code,
+            c.restart_count,
+            c.manually_stopped,
+        ):
             with contextlib.suppress(EngineError):
                 self.start(c)
 
@@ -515,20 +522,7 @@ class ContainerManager:
                 p.ready.set()
 
 
-def _starts_on_boot(c: Container) -> bool:
-    """Docker's rule at engine start (its restart manager's ShouldRestart): `always`
-    comes back even after a manual stop; `unless-stopped` unless stopped by hand;
-    `on-failure` after a non-zero exit within its retry limit (here, not after a
-    manual stop either)."""
-    policy = c.host_config.get("RestartPolicy") or {}
-    if (policy.get("Name") or "no") == "always":
-        return True
-    return restart.should_restart(policy, c.state.exit_code, c.restart_count, c.manually_stopped)
-
-
 def _read_exit(state_dir: Path) -> ExitStatus | None:
-    from engine.atomicfile import read_json
-
     try:
         data = read_json(state_dir / "exit.json")
         return ExitStatus(**data)

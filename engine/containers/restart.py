@@ -26,15 +26,16 @@ def should_restart(
     return False
 
 
-def should_start_on_boot(policy: dict[str, Any], was_running: bool, manually_stopped: bool) -> bool:
-    """At engine start, Docker brings back `always` containers, and `unless-stopped`
-    ones that were not stopped by hand."""
-    name = policy.get("Name") or "no"
-    if name == "always":
-        return not manually_stopped or was_running
-    if name == "unless-stopped":
-        return not manually_stopped
-    return False
+def starts_on_boot(
+    policy: dict[str, Any], exit_code: int, restart_count: int, manually_stopped: bool
+) -> bool:
+    """Docker's rule at engine start (its restart manager's ShouldRestart): `always`
+    comes back even after a manual stop; `unless-stopped` unless stopped by hand;
+    `on-failure` after a non-zero exit within its retry limit (here, not after a
+    manual stop either)."""
+    if (policy.get("Name") or "no") == "always":
+        return True
+    return should_restart(policy, exit_code, restart_count, manually_stopped)
 
 
 def backoff(restart_count: int) -> float:

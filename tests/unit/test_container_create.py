@@ -106,3 +106,10 @@ def test_on_failure_restarts_exactly_up_to_the_limit() -> None:
 def test_manual_stop_prevents_restart() -> None:
     assert not restart.should_restart({"Name": "always"}, 0, 0, True)
     assert restart.should_restart({"Name": "always"}, 0, 5, False)
+
+
+def test_boot_brings_back_always_even_after_manual_stop() -> None:
+    assert restart.starts_on_boot({"Name": "always"}, 0, 0, True)
+    assert not restart.starts_on_boot({"Name": "unless-stopped"}, 0, 0, True)
+    assert restart.starts_on_boot({"Name": "unless-stopped"}, 0, 0, False)
+    assert not restart.starts_on_boot({"Name": "no"}, 1, 0, False)
