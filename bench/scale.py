@@ -34,11 +34,13 @@ from tests.engine_process import pss_kib, rss_kib
 def start_containers(ours: Ours, n: int, jobs: int) -> tuple[int, float, list[str]]:
     """Start n containers with `jobs` docker clients at once; returns (started, secs, errors)."""
     eng = ours.engine
-    cmd = ["docker", "run", "-d", "--network", "none", ours.image, "sleep", "100000"]
     errors: list[str] = []
 
-    def one(_: int) -> bool:
-        res = eng.docker(*cmd[1:], check=False, timeout=300)
+    def one(i: int) -> bool:
+        # Named: the generated-name space (23 x 21 names) runs out near 480 containers, and
+        # parallel creates may then draw the same free name (engine/containers/names.py).
+        cmd = ["run", "-d", "--name", f"scale-{i}", "--network", "none", ours.image]
+        res = eng.docker(*cmd, "sleep", "100000", check=False, timeout=300)
         if res.returncode != 0:
             errors.append(res.stderr.strip())
         return res.returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -16,10 +17,15 @@ EMPTY_TIMEOUT = 10.0
 
 
 def list_pids(cgroup_dir: Path) -> list[int]:
+    """The processes in a cgroup; none once it is gone or being removed (ENODEV)."""
     try:
         text = (cgroup_dir / "cgroup.procs").read_text()
     except FileNotFoundError:
         return []
+    except OSError as e:
+        if e.errno == errno.ENODEV:
+            return []
+        raise
     return [int(line) for line in text.split()]
 
 

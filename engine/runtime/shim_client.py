@@ -174,8 +174,7 @@ class ShimHandle:
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                ready, _, _ = select.select([sock], [], [], left)
-                if not ready:
+                if not _readable(sock.fileno(), left):
                     return None
                 if not sock.recv(4096):
                     break
@@ -250,13 +249,20 @@ def _read_line_fd(fd: int, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while not buf.endswith(b"\n"):
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not _readable(fd, left):
             return "error timed out waiting for the container's shim"
         chunk = os.read(fd, 4096)
         if not chunk:
             break
         buf += chunk
     return buf.decode(errors="replace").strip()
+
+
+def _readable(fd: int, timeout: float | None) -> bool:
+    """poll, not select: a daemon with 1,000 containers holds fds above select's 1024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1)))
 
 
 def _read_line_sock(sock: socket.socket) -> str:
