@@ -8,6 +8,7 @@ running container up again with `ShimHandle.recover`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from engine import atomicfile
+from engine.cgroups.manager import detect
 from engine.cgroups.procs import warm_attach
 from engine.errors import EngineError
 from engine.runtime.spec import ContainerSpec, ExitStatus
@@ -56,6 +58,7 @@ class ShimHandle:
     @classmethod
     def launch(cls, spec: ContainerSpec, state_dir: Path) -> ShimHandle:
         """Start the shim; return once the container's init exists, held before exec."""
+        made = _make_cgroup(spec)
         warm_attach()  # the shim's cgroup join then need not wait a grace period of its own
         state_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("exit.json", "shim.json", "shim.sock"):
@@ -76,6 +79,9 @@ class ShimHandle:
         if line.startswith("ok "):
             return cls(state_dir, int(line[3:]))
         reason = line[6:] if line.startswith("error ") else _log_tail(state_dir / "shim.log")
+        if made:  # the shim removes what it made, but it may not have got that far
+            with contextlib.suppress(EngineError, OSError):
+                detect(spec.cgroup_parent).remove(spec.id)
         raise EngineError(f"container {spec.id[:12]} could not be set up: {reason}")
 
     @classmethod
@@ -182,6 +188,20 @@ class ShimHandle:
         if status is None:  # the shim died without recording an exit
             return ExitStatus(exit_code=255, error="the container's shim exited unexpectedly")
         return status
+
+
+def _make_cgroup(spec: ContainerSpec) -> bool:
+    """Make the container's cgroup before the shim does; True if it now exists.
+
+    Only a head start: the shim creates it again (a no-op then) and is the
+    one to report any error. It matters because warm_attach holds the kernel's
+    cgroup mutex for a grace period, and a cgroup made during that would wait.
+    """
+    try:
+        detect(spec.cgroup_parent).create(spec.id, spec.resources)
+    except (EngineError, OSError):
+        return False
+    return True
 
 
 def _spawn_fresh(state_dir: Path, ready_w: int) -> None:
