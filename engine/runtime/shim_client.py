@@ -53,6 +53,7 @@ class ShimHandle:
     def __init__(self, state_dir: Path, pid: int) -> None:
         self.state_dir = state_dir
         self.pid = pid
+        self._early_monitor: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
@@ -77,7 +78,9 @@ class ShimHandle:
             if ready_w >= 0:
                 os.close(ready_w)
         if line.startswith("ok "):
-            return cls(state_dir, int(line[3:]))
+            handle = cls(state_dir, int(line[3:]))
+            handle._early_monitor = handle.monitor()  # see monitor()
+            return handle
         reason = line[6:] if line.startswith("error ") else _log_tail(state_dir / "shim.log")
         if made:  # the shim removes what it made, but it may not have got that far
             with contextlib.suppress(EngineError, OSError):
@@ -156,7 +159,15 @@ class ShimHandle:
                 raise
 
     def monitor(self) -> socket.socket:
-        """Readable-at-EOF once the container has exited (already EOF if it has)."""
+        """Readable-at-EOF once the container has exited (already EOF if it has).
+
+        The first call after launch gets a connection made while the shim was
+        idle, before the container ran: asking later means waiting while the
+        shim is busy with a short-lived container's exit.
+        """
+        early, self._early_monitor = self._early_monitor, None
+        if early is not None:
+            return early
         try:
             sock, _reply = self._open("monitor")
             return sock
