@@ -105,21 +105,20 @@ class ContainerManager:
         image_name = body.get("Image")
         if not image_name or not isinstance(image_name, str):
             raise InvalidParameter("no image specified: set Image in the container config")
-        name = names.validate(name) if name else names.generate({c.name for c in self.store.all()})
-        self.store.check_name_free(name)
-        image = self.images.get(image_name)
-        paths = create_mod.CreatePaths(
-            self.store.root, self.images.layer_dirs(image), self.empty_layer
-        )
-        image_config = dict(image.config.get("config") or {})
-        c = create_mod.build(
-            body, name, image.id, image_config, paths, self.volumes, self.cgroup_parent
-        )
-        try:
-            self.store.add(c)
-        except EngineError:
-            shutil.rmtree(self.store.dir(c.id), ignore_errors=True)
-            raise
+        with self.store.reserving(names.validate(name) if name else "") as name:
+            image = self.images.get(image_name)
+            paths = create_mod.CreatePaths(
+                self.store.root, self.images.layer_dirs(image), self.empty_layer
+            )
+            image_config = dict(image.config.get("config") or {})
+            c = create_mod.build(
+                body, name, image.id, image_config, paths, self.volumes, self.cgroup_parent
+            )
+            try:
+                self.store.add(c)
+            except EngineError:
+                shutil.rmtree(self.store.dir(c.id), ignore_errors=True)
+                raise
         self._event(c, "create")
         return c
 

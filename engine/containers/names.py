@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from engine.errors import InvalidParameter
+from engine.errors import Conflict, InvalidParameter
 
 _NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -68,8 +68,11 @@ def validate(name: str) -> str:
 
 
 def generate(taken: set[str]) -> str:
-    for _ in range(100):
+    """A free `adjective_surname`; with a number appended once plain names grow scarce."""
+    for attempt in range(1000):
         name = f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}"
+        if attempt >= 10:
+            name += str(random.randint(1, 10 ** (2 + attempt // 100)))
         if name not in taken:
             return name
-    return f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}{random.randint(100, 99999)}"
+    raise Conflict("no free container name could be generated; pass --name")

@@ -11,9 +11,12 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.atomicfile import read_json, write_json
+from engine.containers import names
 from engine.containers.model import Container
 from engine.errors import Conflict, InvalidParameter, NotFound
 
@@ -28,6 +31,7 @@ class ContainerStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._by_id: dict[str, Container] = {}
+        self._reserved: set[str] = set()  # names of creates in progress
         self._load()
 
     def _load(self) -> None:
@@ -51,6 +55,29 @@ class ContainerStore:
             self._check_name_free(c.name, c.id)
             self._by_id[c.id] = c
         self.save(c)
+
+    @contextmanager
+    def reserving(self, name: str) -> Iterator[str]:
+        """Hold a name (or a generated one, when empty) for the length of a create.
+
+        Without it, two parallel creates could both see a name free and both take it.
+        """
+        with self._lock:
+            if not name:
+                taken = {c.name for c in self._by_id.values()} | self._reserved
+                name = names.generate(taken)
+            self._check_name_free(name, "")
+            if name in self._reserved:
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is being created by '
+                    "another request; choose another name."
+                )
+            self._reserved.add(name)
+        try:
+            yield name
+        finally:
+            with self._lock:
+                self._reserved.discard(name)
 
     def save(self, c: Container) -> None:
         write_json(self.dir(c.id) / RECORD, c.to_record(), mode=0o600)
