@@ -110,10 +110,12 @@ class ExecStore:
             raise Conflict(f"Error: Exec command {ex.id} has already run")
         ex.container.state.status.check_exec(ex.container.name)
 
-    def start(self, ex: Exec) -> ExecProcess:
+    def start(self, ex: Exec, detached: bool = False) -> ExecProcess:
         self.check_startable(ex)
         c = ex.container
-        proc = spawn_exec(c.state.pid, c.spec, self.cgroups.procs_files(c.id), ex.spec)
+        proc = spawn_exec(
+            c.state.pid, c.spec, self.cgroups.procs_files(c.id), ex.spec, detached=detached
+        )
         ex.process, ex.pid, ex.running = proc, proc.pid, True
         if ex.spec.tty and all(ex.console_size):
             proc.resize(*ex.console_size)

@@ -22,7 +22,7 @@ def register(router: Router, d: Daemon) -> None:
         body = req.json_object()
         schema.check_exec(body)
         if body.get("Detach"):
-            d.execs.start(ex)
+            d.execs.start(ex, detached=True)
             return Reply(200)
         d.execs.check_startable(ex)
         if body.get("ConsoleSize"):

@@ -66,9 +66,17 @@ def exec_config(init_pid: int, spec: ContainerSpec, procs: list[Path], ex: ExecS
 
 
 def spawn_exec(
-    init_pid: int, spec: ContainerSpec, cgroup_procs_paths: list[Path], ex: ExecSpec
+    init_pid: int,
+    spec: ContainerSpec,
+    cgroup_procs_paths: list[Path],
+    ex: ExecSpec,
+    detached: bool = False,
 ) -> ExecProcess:
-    """Start `ex` in the container; raises ExecFailed (126/127) if it cannot run."""
+    """Start `ex` in the container; raises ExecFailed (126/127) if it cannot run.
+
+    A detached exec writes to /dev/null, not to pipes the daemon reads: it must
+    outlive the daemon, and a write to a pipe nobody reads would kill it.
+    """
     if not ex.args:
         raise ExecFailed("no command given to exec", 126)
     config = exec_config(init_pid, spec, cgroup_procs_paths, ex)
@@ -76,7 +84,7 @@ def spawn_exec(
     mine: dict[str, int | None] = {"stdin": None, "stdout": None, "stderr": None}
     child_fds: list[int] = []
     stdio: list[int | None] = [subprocess.DEVNULL] * 3
-    if not ex.tty:
+    if not ex.tty and not detached:
         if ex.open_stdin:
             r, w = os.pipe()
             mine["stdin"], stdio[0] = w, r
