@@ -19,6 +19,7 @@ from engine.containers import filters as filters_mod
 from engine.containers import views
 from engine.containers.model import Container, parse_rfc3339
 from engine.containers.status import Status
+from engine.containers.wait import check_condition
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified
 
 if TYPE_CHECKING:
@@ -104,8 +105,7 @@ def register(router: Router, d: Daemon) -> None:
         except NotFound:
             if cid not in mgr.removed:
                 raise
-        if condition not in ("", "not-running", "next-exit", "removed"):
-            raise InvalidParameter(f"invalid condition: {condition!r}")
+        check_condition(condition)
 
         def result() -> Iterator[bytes]:
             # Headers go out first: `docker run` relies on the wait being registered before start.

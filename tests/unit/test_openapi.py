@@ -51,7 +51,7 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
     "HostConfig": (
         "engine.containers.create",
         "engine.containers.mounts",
-        "engine.containers.manager",  # ConsoleSize, applied at start
+        "engine.containers.start",  # ConsoleSize, applied at start
         "engine.runtime.init",  # Ulimits entries
     ),
     "ContainerCreateRequest": ("engine.containers.manager", "engine.containers.create"),

@@ -1,0 +1,92 @@
+"""`docker start`: launch the container's shim, connect waiting attaches, then let it exec.
+
+Attaches that arrived before start are connected while the process is still
+held before exec, so `docker run` never misses the first bytes of output.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from typing import TYPE_CHECKING
+
+from engine.containers.model import Container, now_rfc3339
+from engine.containers.status import Status
+from engine.errors import Conflict, EngineError, NotModified
+from engine.runtime.shim_client import ExecFailed, ShimHandle
+
+if TYPE_CHECKING:
+    from engine.containers.manager import ContainerManager
+
+log = logging.getLogger("engine.containers")
+
+
+def start(m: ContainerManager, c: Container) -> None:
+    try:
+        with c.lock:
+            if c.state.status in (Status.RUNNING, Status.PAUSED):
+                raise NotModified(f"container {c.name} is already started")
+            c.state.status.check_start(c.name)
+            launch(m, c)
+    except EngineError as exc:
+        if c.host_config.get("AutoRemove") and not isinstance(exc, (NotModified, Conflict)):
+            m.remove_quietly(c)  # as Docker: a --rm container that cannot start goes away
+        raise
+    m.event(c, "start")
+    m.notify()
+
+
+def launch(m: ContainerManager, c: Container) -> None:
+    """Start the process of a container whose lock the caller holds."""
+    state_dir = m.state_dir(c)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        shim = ShimHandle.launch(c.spec, state_dir)
+    except EngineError as exc:
+        _record_failed_start(m, c, 128, exc.message)
+        raise
+    _connect_pending(m, c, shim)
+    size = c.host_config.get("ConsoleSize") or [0, 0]
+    if c.spec.tty and len(size) == 2 and size[0] and size[1]:
+        shim.resize(int(size[0]), int(size[1]))  # before exec: the first command sees it
+    try:
+        shim.release()
+    except ExecFailed as exc:
+        shim.wait(5)
+        _record_failed_start(m, c, exc.exit_code, exc.message)
+        raise
+    _record_running(c, shim.pid)
+    m.store.save(c)
+    m.shims[c.id] = shim
+    m.monitor.watch(c.id, shim.monitor())
+
+
+def _record_running(c: Container, pid: int) -> None:
+    c.state.status = Status.RUNNING
+    c.state.pid = pid
+    c.state.started_at = now_rfc3339()
+    c.state.exit_code = 0
+    c.state.error = ""
+    c.state.oom_killed = False
+    c.manually_stopped = False
+
+
+def _record_failed_start(m: ContainerManager, c: Container, code: int, message: str) -> None:
+    c.state.exit_code = code
+    c.state.error = message
+    if c.state.status is Status.RESTARTING:
+        c.state.status = Status.EXITED
+    m.store.save(c)
+    m.cgroups.remove(c.id)
+    for p in m.pending.pop(c.id, []):
+        p.ready.set()
+
+
+def _connect_pending(m: ContainerManager, c: Container, shim: ShimHandle) -> None:
+    for p in m.pending.pop(c.id, []):
+        try:
+            p.sock = shim.attach(p.stdin, p.stdout, p.stderr)
+        except (OSError, EngineError) as exc:
+            log.warning("could not attach a waiting client to %s: %s", c.short_id, exc)
+        p.ready.set()
