@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine_process import EngineProcess, wait_for
+from tests.ptyio import pty_session
 
 CAP_CHOWN = 0
 CAP_NET_ADMIN = 12
@@ -670,41 +669,8 @@ def test_stdin_piped_into_run_i(eng: EngineProcess) -> None:
     )
 
 
-def _pty_session(
-    env: dict[str, str], argv: list[str], keys: bytes, timeout: float = 20
-) -> tuple[int, bytes]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    sent = False
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and b"#" in out:
-                os.write(master, keys)
-                sent = True
-            if proc.poll() is not None and not ready:
-                break
-        return proc.wait(timeout=5), out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-
-
 def test_run_it_with_a_pty(eng: EngineProcess) -> None:
-    code, out = _pty_session(
+    code, out = pty_session(
         eng.env,
         ["docker", "run", "-it", "--rm", "busybox", "sh"],
         b"tty; stty size; echo marker-$((6*7)); exit 7\n",

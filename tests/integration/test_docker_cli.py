@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine_process import EngineProcess, wait_for
+from tests.ptyio import pty_session
 
 
 @pytest.fixture(scope="module")
@@ -77,43 +75,10 @@ def test_detached_ps_logs_follow_stop_rm(eng: EngineProcess) -> None:
     assert "ticker" not in eng.docker("ps", "-a").stdout
 
 
-def _pty_session(
-    env: dict[str, str], argv: list[str], keys: bytes, timeout: float = 20
-) -> tuple[int, bytes]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    sent = False
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            if not sent and b"#" in out:
-                os.write(master, keys)
-                sent = True
-            if proc.poll() is not None and not ready:
-                break
-        return proc.wait(timeout=5), out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-
-
 def test_exec_it_through_a_pty(eng: EngineProcess) -> None:
     eng.docker("run", "-d", "--name", "shell", "busybox", "sleep", "1000")
     try:
-        code, out = _pty_session(
+        code, out = pty_session(
             eng.env,
             ["docker", "exec", "-it", "shell", "sh"],
             b"tty; echo marker-$((6*7)); exit 7\n",
