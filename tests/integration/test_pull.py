@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from engine.images.manifest import default_platform
 from engine.images.pull import pull
 from engine.images.reference import parse
 from engine.images.registry import RegistryUnreachable
+from tests.httpserve import BackgroundHTTPServer, QuietHandler
 from tests.registry import (
     BuiltImage,
     LocalRegistry,
@@ -74,6 +74,13 @@ def push_one(
     img = one_layer_image(tmp_path, size)
     push_oci_layout(tmp_path / f"layout-amd64-{size}", reg, f"{name}:latest")
     return img
+
+
+def write_partial(store: Any, digest: str, data: bytes) -> Path:
+    """Leave `data` where an interrupted download of `digest` would have left it."""
+    partial: Path = store.blobs.ingest_dir / digest.removeprefix("sha256:")
+    partial.write_bytes(data)
+    return partial
 
 
 def test_pull_one_layer_image(tmp_path: Path, registry: LocalRegistry, store: Any) -> None:  # noqa: F811
@@ -167,8 +174,7 @@ def test_pull_resumes_partial_blob_with_range(
     img = push_one(tmp_path, registry, size=1_000_000)
     blob = img.layers[0]
     half = len(blob) // 2
-    partial = store.blobs.ingest_dir / img.layer_digests[0].removeprefix("sha256:")
-    partial.write_bytes(blob[:half])
+    partial = write_partial(store, img.layer_digests[0], blob[:half])
 
     progress = Progress()
     pull(store, parse(f"{registry.host}/one"), progress=progress)
@@ -272,17 +278,14 @@ def test_docker_config_credentials_are_used(
 # ---- a front server: redirects, and a server that ignores Range ----------------------
 
 
-class Front:
+class Front(BackgroundHTTPServer):
     """Sits before the registry: redirects to it, or proxies blobs ignoring Range."""
 
     def __init__(self, upstream: str, mode: str) -> None:
         self.requests: list[tuple[str, str]] = []
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 front.requests.append((self.path, self.headers.get("Range", "")))
                 if mode == "redirect" or "/blobs/" not in self.path:
@@ -299,24 +302,13 @@ class Front:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        self.serve(Handler)
 
 
 def front_for(reg: LocalRegistry, mode: str) -> Iterator[Front]:
     upstream = reg.host.replace("127.0.0.1", "localhost") if mode == "redirect" else reg.host
-    front = Front(upstream, mode)
-    try:
+    with Front(upstream, mode) as front:
         yield front
-    finally:
-        front.close()
 
 
 @pytest.fixture
@@ -349,34 +341,26 @@ def test_server_ignoring_range_restarts_download(
 ) -> None:
     img = push_one(tmp_path, registry)
     blob = img.layers[0]
-    partial = store.blobs.ingest_dir / img.layer_digests[0].removeprefix("sha256:")
-    partial.write_bytes(blob[: len(blob) // 3])
+    write_partial(store, img.layer_digests[0], blob[: len(blob) // 3])
     pull(store, parse(f"{range_ignoring_front.host}/one"), progress=Progress())
     assert store.blobs.read(img.layer_digests[0]) == blob
     ranges = [r for path, r in range_ignoring_front.requests if img.layer_digests[0] in path]
     assert ranges == [f"bytes={len(blob) // 3}-"]
 
 
-def test_corrupt_partial_is_discarded_and_refetched(
+@pytest.mark.parametrize(
+    "bad_partial",
+    [lambda blob: b"\0" * 1000, lambda blob: blob + b"trailing junk"],
+    ids=["corrupt", "longer-than-blob"],
+)
+def test_bad_partial_is_discarded_and_refetched(
     tmp_path: Path,
     registry: LocalRegistry,  # noqa: F811
     store: Any,
+    bad_partial: Callable[[bytes], bytes],
 ) -> None:
     img = push_one(tmp_path, registry)
-    partial = store.blobs.ingest_dir / img.layer_digests[0].removeprefix("sha256:")
-    partial.write_bytes(b"\0" * 1000)
-    pull(store, parse(f"{registry.host}/one"), progress=Progress())
-    assert store.blobs.read(img.layer_digests[0]) == img.layers[0]
-
-
-def test_partial_longer_than_blob_is_discarded(
-    tmp_path: Path,
-    registry: LocalRegistry,  # noqa: F811
-    store: Any,
-) -> None:
-    img = push_one(tmp_path, registry)
-    partial = store.blobs.ingest_dir / img.layer_digests[0].removeprefix("sha256:")
-    partial.write_bytes(img.layers[0] + b"trailing junk")
+    write_partial(store, img.layer_digests[0], bad_partial(img.layers[0]))
     pull(store, parse(f"{registry.host}/one"), progress=Progress())
     assert store.blobs.read(img.layer_digests[0]) == img.layers[0]
 
@@ -408,7 +392,7 @@ def test_concurrent_pulls_of_one_image_share_blobs(
 # ---- a bearer-token front, as Docker Hub does it ------------------------------------
 
 
-class BearerFront:
+class BearerFront(BackgroundHTTPServer):
     """Demands `Bearer` tokens from its own /token realm, then proxies to the registry."""
 
     PASSED_HEADERS = ("Content-Type", "Docker-Content-Digest", "Content-Range", "Content-Length")
@@ -417,10 +401,7 @@ class BearerFront:
         self.token_requests: list[str] = []
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path.startswith("/token"):
                     front.token_requests.append(self.path)
@@ -451,21 +432,13 @@ class BearerFront:
                     self.end_headers()
                     self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
 
 @pytest.fixture
 def bearer_front(registry: LocalRegistry) -> Iterator[BearerFront]:  # noqa: F811
-    front = BearerFront(registry.host)
-    try:
+    with BearerFront(registry.host) as front:
         yield front
-    finally:
-        front.httpd.shutdown()
-        front.httpd.server_close()
-        front.thread.join(timeout=5)
 
 
 def test_pull_through_bearer_token_realm(

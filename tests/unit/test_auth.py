@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 from engine.errors import InvalidParameter
 from engine.images import auth
 from engine.images.auth import Authenticator, Challenge, Credentials, Unauthorized
+from tests.httpserve import BackgroundHTTPServer, QuietHandler
 
 # ---- challenge parsing ----------------------------------------------------------
 
@@ -159,17 +158,14 @@ def test_normalize_server(address: str, expected: str) -> None:
 # ---- the token flow, against a real token server ------------------------------------
 
 
-class TokenServer:
+class TokenServer(BackgroundHTTPServer):
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], str]] = []
         self.password = "right"
         self.field = "token"
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self, body: str) -> None:
                 server.requests.append((self.path, dict(self.headers.items()), body))
                 given = self.headers.get("Authorization", "")
@@ -193,10 +189,8 @@ class TokenServer:
                 n = int(self.headers.get("Content-Length", "0"))
                 self._answer(self.rfile.read(n).decode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
+        self.realm = f"http://{self.host}/token"
 
     def challenge(self, scope: str = "repository:library/busybox:pull") -> str:
         return f'Bearer realm="{self.realm}",service="registry.test",scope="{scope}"'
@@ -204,13 +198,8 @@ class TokenServer:
 
 @pytest.fixture
 def token_server() -> Iterator[TokenServer]:
-    server = TokenServer()
-    try:
+    with TokenServer() as server:
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(timeout=5)
 
 
 def test_anonymous_token_is_fetched_and_cached_per_scope(token_server: TokenServer) -> None:
