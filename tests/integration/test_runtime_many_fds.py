@@ -6,25 +6,17 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.integration import test_runtime as base
-from tests.integration.test_runtime import Runtime, sh
+from tests.integration.test_runtime import (  # noqa: F401 - fixtures
+    Runtime,
+    busybox_lower,
+    runtime,
+    sh,
+)
 
 pytestmark = pytest.mark.integration
-
-busybox_lower = base.busybox_lower  # the session fixture, shared with test_runtime
-
-
-@pytest.fixture
-def rt(busybox_lower: Path) -> Iterator[Runtime]:
-    runtime = Runtime(busybox_lower)
-    try:
-        yield runtime
-    finally:
-        runtime.cleanup()
 
 
 @pytest.fixture
@@ -44,12 +36,12 @@ def fds_above_1024() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("fds_above_1024")
-def test_launch_attach_and_wait_with_high_fd_numbers(rt: Runtime) -> None:
+def test_launch_attach_and_wait_with_high_fd_numbers(runtime: Runtime) -> None:  # noqa: F811
     probe = os.dup(0)
     os.close(probe)
     assert probe > 1024, "the fixture did not push fds past 1024"
-    code, out, _ = sh(rt, "echo hi; exit 3")
+    code, out, _ = sh(runtime, "echo hi; exit 3")
     assert (code, out) == (3, "hi\n")
-    _, h = rt.launch(["sleep", "1000"])
+    _, h = runtime.launch(["sleep", "1000"])
     h.release()
     assert h.wait(0.05) is None  # still running: the timeout path works too
