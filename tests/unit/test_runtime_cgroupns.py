@@ -8,29 +8,14 @@ would be rooted at the shim's cgroup and show the container the host's tree.
 from __future__ import annotations
 
 from engine.runtime import init
-from engine.runtime.spec import ContainerSpec
 from engine.runtime.syscalls import CLONE_NEWCGROUP, CLONE_NEWNET, RecordingSyscalls
-
-
-def spec(**kw: object) -> ContainerSpec:
-    s = ContainerSpec(
-        id="abcdef0123456789",
-        lowerdirs=["/l1"],
-        upperdir="/u",
-        workdir="/w",
-        rootfs="/nonexistent-rootfs",
-        args=["true"],
-        env=[],
-    )
-    for k, v in kw.items():
-        setattr(s, k, v)
-    return s
+from tests.runtime_specs import paper_spec
 
 
 def test_filesystem_setup_leaves_the_cgroup_namespace_alone() -> None:
     for network in ("none", "host"):
         sc = RecordingSyscalls()
-        init.prepare_filesystem(spec(network_mode=network), sc)
+        init.prepare_filesystem(paper_spec(lowerdirs=["/l1"], network_mode=network), sc)
         unshares = [c for c in sc.calls if c[0] == "unshare"]
         assert len(unshares) == 1
         assert not unshares[0][1] & CLONE_NEWCGROUP

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.runtime import init
 from engine.runtime.capabilities import DEFAULT, mask
-from engine.runtime.spec import ContainerSpec, Mount
+from engine.runtime.spec import Mount
 from engine.runtime.syscalls import (
     CLONE_NEWNET,
     CLONE_NEWNS,
@@ -16,21 +16,7 @@ from engine.runtime.syscalls import (
     RecordingSyscalls,
 )
 from engine.runtime.user import ExecUser
-
-
-def spec(**kw: object) -> ContainerSpec:
-    s = ContainerSpec(
-        id="abcdef0123456789",
-        lowerdirs=["/l2", "/l1"],
-        upperdir="/u",
-        workdir="/w",
-        rootfs="/nonexistent-rootfs",
-        args=["true"],
-        env=[],
-    )
-    for k, v in kw.items():
-        setattr(s, k, v)
-    return s
+from tests.runtime_specs import paper_spec
 
 
 def index(calls: list[tuple[object, ...]], pred: object) -> int:
@@ -46,7 +32,9 @@ def mount_at(target: str):  # type: ignore[no-untyped-def]
 
 def test_setup_order() -> None:
     sc = RecordingSyscalls(dirs={"/proc/acpi"}, files={"/proc/keys": b""})
-    s = spec(mounts=[Mount(target="/data", source="/src")], sysctls={"net.core.somaxconn": "1"})
+    s = paper_spec(
+        mounts=[Mount(target="/data", source="/src")], sysctls={"net.core.somaxconn": "1"}
+    )
     init.prepare_filesystem(s, sc)
     calls = sc.calls
     assert calls[0][0] == "unshare" and calls[0][1] & CLONE_NEWNS and calls[0][1] & CLONE_NEWNET
@@ -73,7 +61,7 @@ def test_setup_order() -> None:
 
 def test_privileged_skips_masks_and_host_network_binds_sys() -> None:
     sc = RecordingSyscalls(dirs={"/proc/acpi"})
-    init.prepare_filesystem(spec(privileged=True, network_mode="host"), sc)
+    init.prepare_filesystem(paper_spec(privileged=True, network_mode="host"), sc)
     assert not sc.calls[0][1] & CLONE_NEWNET
     assert not any(c[0] == "mount" and c[2] == "/proc/acpi" for c in sc.calls)
     sys_mount = next(c for c in sc.calls if c[0] == "mount" and c[2].endswith("/sys"))
@@ -82,7 +70,7 @@ def test_privileged_skips_masks_and_host_network_binds_sys() -> None:
 
 def test_readonly_rootfs_is_the_last_mount() -> None:
     sc = RecordingSyscalls()
-    init.prepare_filesystem(spec(readonly_rootfs=True), sc)
+    init.prepare_filesystem(paper_spec(readonly_rootfs=True), sc)
     mounts = [c for c in sc.calls if c[0] == "mount"]
     assert mounts[-1] == ("mount", "", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY, "")
 
