@@ -21,6 +21,7 @@ from engine.errors import Conflict, InvalidParameter, NotFound
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 META = "volume.json"
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # as Docker marks them; `rm -v` removes these
 
 InUse = Callable[[str], list[str]]  # volume name -> ids of containers using it
 
@@ -62,7 +63,7 @@ class VolumeStore:
                 return self._view(name)
             all_labels = dict(labels or {})
             if anonymous:
-                all_labels["com.docker.volume.anonymous"] = ""
+                all_labels[ANONYMOUS_LABEL] = ""
             meta = {"CreatedAt": now_rfc3339(), "Labels": all_labels}
             fresh = not (self.root / name).exists()
             try:
@@ -117,7 +118,7 @@ class VolumeStore:
         deleted, reclaimed = [], 0
         for view in self.list():
             name = view["Name"]
-            anonymous = "com.docker.volume.anonymous" in view["Labels"]
+            anonymous = ANONYMOUS_LABEL in view["Labels"]
             if in_use(name) or not (anonymous or all_volumes) or not label_filter(view["Labels"]):
                 continue
             reclaimed += _du(self.data_dir(name))

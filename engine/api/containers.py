@@ -42,7 +42,7 @@ def register(router: Router, d: Daemon) -> None:
             return c.image_name == ref
 
     def list_(req: Request) -> Reply:
-        flt = filters_mod.parse(schema.filters(req.json_arg("filters"), None))
+        flt = filters_mod.check_statuses(schema.filters(req.json_arg("filters"), filters_mod.KEYS))
         match = filters_mod.matcher(flt, ancestor, mgr.store.get)
         limit = req.int_arg("limit", -1)
         show_all = req.flag("all") or filters_mod.shows_all(flt, limit)
@@ -205,7 +205,8 @@ def register(router: Router, d: Daemon) -> None:
         return StreamReply(stream())
 
     def prune(req: Request) -> Reply:
-        deleted = mgr.prune(filters_mod.prune_matcher(req.json_arg("filters"), time.time()))
+        flt = schema.filters(req.json_arg("filters"), filters_mod.PRUNE_KEYS)
+        deleted = mgr.prune(filters_mod.prune_matcher(flt, time.time()))
         return Reply(200, {"ContainersDeleted": deleted, "SpaceReclaimed": 0})
 
     def exec_create(req: Request) -> Reply:

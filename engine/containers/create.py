@@ -23,7 +23,7 @@ from engine.containers.model import Container, now_rfc3339
 from engine.containers.mounts import MountPlan, plan_mounts
 from engine.errors import EngineError, InvalidParameter, NotFound
 from engine.runtime.spec import ContainerSpec, Mount, Resources
-from engine.volumes import VolumeStore
+from engine.volumes import ANONYMOUS_LABEL, VolumeStore
 
 NETWORK_MODES = ("default", "bridge", "none", "host", "")
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
@@ -279,7 +279,7 @@ def _undo(cdir: Path, made: list[tuple[Mount, dict[str, Any]]], volumes: VolumeS
         if name and len(name) == 64:
             with contextlib.suppress(EngineError):
                 labels = volumes.inspect(name)["Labels"]
-                if "com.docker.volume.anonymous" in labels:
+                if ANONYMOUS_LABEL in labels:
                     volumes.remove(name, lambda _name: [])
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from engine.containers.model import Container, parse_rfc3339
 from engine.errors import InvalidParameter
 
 AncestorCheck = Callable[[Container, str], bool]
 Lookup = Callable[[str], Container]  # name or id -> container; raises NotFound
-_KEYS = {
+KEYS = {
     "status",
     "label",
     "name",
@@ -30,21 +29,14 @@ _KEYS = {
 _STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
 
 
-def parse(raw: Any) -> dict[str, list[str]]:
-    """Accept both `{"k": ["v"]}` and the old `{"k": {"v": true}}` shapes."""
-    if raw in (None, "", {}):
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("filters must be a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, values in raw.items():
-        if key not in _KEYS:
-            raise InvalidParameter(f"invalid filter '{key}'")
-        out[key] = list(values.keys() if isinstance(values, dict) else values)
-    for status in out.get("status", []):
+def check_statuses(filters: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Keys and value shapes were checked by the API (api/schema.filters); statuses here."""
+    for status in filters.get("status", []):
         if status not in _STATUSES:
-            raise InvalidParameter(f"invalid filter 'status={status}'")
-    return out
+            raise InvalidParameter(
+                f"invalid filter 'status={status}': use one of {', '.join(sorted(_STATUSES))}"
+            )
+    return filters
 
 
 def _label(c: Container, spec: str) -> bool:
@@ -103,7 +95,7 @@ def matcher(
     return ok
 
 
-_PRUNE_KEYS = {"label", "label!", "until"}
+PRUNE_KEYS = {"label", "label!", "until"}
 _DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {
@@ -135,9 +127,8 @@ def parse_until(text: str, now: float) -> float:
     return moment
 
 
-def prune_matcher(raw: Any, now: float) -> Callable[[Container], bool]:
+def prune_matcher(filters: dict[str, list[str]], now: float) -> Callable[[Container], bool]:
     """`docker container prune --filter`: label=, label!=, until= (all must hold)."""
-    filters = parse_prune(raw)
     limits = [parse_until(v, now) for v in filters.get("until", [])]
 
     def ok(c: Container) -> bool:
@@ -148,16 +139,3 @@ def prune_matcher(raw: Any, now: float) -> Callable[[Container], bool]:
         return all(parse_rfc3339(c.created) < limit for limit in limits)
 
     return ok
-
-
-def parse_prune(raw: Any) -> dict[str, list[str]]:
-    if raw in (None, "", {}):
-        return {}
-    if not isinstance(raw, dict):
-        raise InvalidParameter("filters must be a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, values in raw.items():
-        if key not in _PRUNE_KEYS:
-            raise InvalidParameter(f"invalid filter '{key}': prune accepts label, label! and until")
-        out[key] = list(values.keys() if isinstance(values, dict) else values)
-    return out

@@ -13,6 +13,7 @@ from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.containers.stop import kill, wait_exit
 from engine.errors import Conflict, EngineError, NotFound
+from engine.volumes import ANONYMOUS_LABEL
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.containers")
 
 REMEMBER_REMOVED = 256  # exit codes kept for `wait?condition=removed` arriving late
-ANONYMOUS = "com.docker.volume.anonymous"
 
 
 def remove(m: ContainerManager, c: Container, force: bool, volumes: bool) -> None:
@@ -76,7 +76,7 @@ def _remove_anonymous_volumes(m: ContainerManager, c: Container) -> None:
         if not name:
             continue
         try:
-            if ANONYMOUS in m.volumes.inspect(name)["Labels"]:
+            if ANONYMOUS_LABEL in m.volumes.inspect(name)["Labels"]:
                 m.volumes.remove(name, m.volume_users)
         except EngineError as exc:
             log.info("kept volume %s of %s: %s", name, c.short_id, exc.message)

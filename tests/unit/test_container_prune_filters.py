@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.api import schema
 from engine.containers import filters
 from engine.errors import InvalidParameter
 
@@ -33,9 +34,14 @@ def test_bad_until_is_a_400(text: str) -> None:
 
 def test_unknown_prune_filter_is_a_400() -> None:
     with pytest.raises(InvalidParameter, match="invalid filter 'status'"):
-        filters.prune_matcher({"status": ["exited"]}, NOW)
+        schema.filters({"status": ["exited"]}, filters.PRUNE_KEYS)
     with pytest.raises(InvalidParameter):
-        filters.prune_matcher(["label=x"], NOW)
+        schema.filters(["label=x"], filters.PRUNE_KEYS)
+
+
+def test_unknown_status_is_a_400() -> None:
+    with pytest.raises(InvalidParameter, match="status=sleeping"):
+        filters.check_statuses({"status": ["sleeping"]})
 
 
 def test_shows_all_when_a_filter_or_limit_implies_stopped_ones() -> None:
