@@ -224,6 +224,24 @@ class EngineProcess:
             )
         return res
 
+    @contextlib.contextmanager
+    def docker_running(self, *args: str, stdin: bool = False) -> Iterator[subprocess.Popen[str]]:
+        """The real docker CLI left running (`logs -f`, `attach`, `wait`) with stdout piped,
+        and stdin too if asked; killed and reaped on the way out if it has not ended."""
+        proc = subprocess.Popen(
+            ["docker", *args],
+            env=self.env,
+            stdin=subprocess.PIPE if stdin else None,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
     # -- cleanup -----------------------------------------------------------------------
     def close(self) -> None:
         """Stop everything this engine started, whatever state it is in. Never raises."""
@@ -379,27 +397,26 @@ def shim_pids(under: Path) -> list[int]:
     return [pid for pid, cmd in proc_cmdlines() if SHIM_MARKER in cmd and str(under) in cmd]
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size from /proc/PID/status (VmRSS), 0 if gone."""
+def _proc_kib(path: str, key: str) -> int:
+    """The kB figure on the `key` line of a /proc file, 0 if the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size from /proc/PID/status (VmRSS), 0 if gone."""
+    return _proc_kib(f"/proc/{pid}/status", "VmRSS:")
 
 
 def pss_kib(pid: int) -> int:
     """Proportional set size (shared pages split among sharers), 0 if gone. Fairer than RSS
     for shims forked from one template, which share most of their pages."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kib(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def own_cgroup_paths() -> list[str]:
