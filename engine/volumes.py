@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.atomicfile import read_json, write_json
 from engine.containers.model import now_rfc3339
+from engine.diskusage import du
 from engine.errors import Conflict, InvalidParameter, NotFound
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -121,18 +122,7 @@ class VolumeStore:
             anonymous = ANONYMOUS_LABEL in view["Labels"]
             if in_use(name) or not (anonymous or all_volumes) or not label_filter(view["Labels"]):
                 continue
-            reclaimed += _du(self.data_dir(name))
+            reclaimed += du(self.data_dir(name))
             shutil.rmtree(self.root / name, ignore_errors=True)
             deleted.append(name)
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
-
-
-def _du(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file() and not p.is_symlink():
-                total += p.stat().st_size
-        except OSError:
-            pass
-    return total

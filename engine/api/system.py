@@ -11,13 +11,16 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine import events as events_mod
 from engine.api import schema
 from engine.api.http import API_VERSION, MIN_API_VERSION, Reply, Request, Router, StreamReply
+from engine.containers import views
 from engine.containers.status import Status
-from engine.errors import InvalidParameter
+from engine.diskusage import du
+from engine.errors import EngineError, InvalidParameter
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
@@ -111,6 +114,7 @@ def register(router: Router, d: Daemon) -> None:
                 "Labels": [],
                 "ExperimentalBuild": False,
                 "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+                "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": ""},
                 "Warnings": None,
             },
         )
@@ -145,22 +149,53 @@ def register(router: Router, d: Daemon) -> None:
         return StreamReply(stream())
 
     def df(req: Request) -> Reply:
-        return Reply(
-            200,
-            {
-                "LayersSize": 0,
-                "Images": [d.images.summary(i) for i in d.images.list()],
-                "Containers": [],
-                "Volumes": d.volumes.list(),
-                "BuildCache": [],
-            },
-        )
+        return Reply(200, disk_usage(d))
 
     router.add("GET", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
     router.add("GET", "/events", events)
     router.add("GET", "/system/df", df)
+
+
+def disk_usage(d: Daemon) -> dict[str, Any]:
+    """`docker system df`: what images, containers and volumes hold, and who uses what."""
+    containers = d.containers.store.all()
+    images: list[dict[str, Any]] = []
+    layers: dict[str, int] = {}
+    for image in d.images.list():
+        row = d.images.summary(image)
+        row["Containers"] = sum(1 for c in containers if c.image_id == image.id)
+        images.append(row)
+        layers.update(zip(image.diff_ids, image.layer_sizes, strict=False))
+    now = time.time()
+    rows = []
+    for c in containers:
+        row = views.summary(c, now)
+        row["SizeRw"] = du(Path(c.spec.upperdir))
+        row["SizeRootFs"] = row["SizeRw"] + sum(
+            layers.get(diff, 0) for diff in _image_diff_ids(d, c.image_id)
+        )
+        rows.append(row)
+    volumes = []
+    for view in d.volumes.list():
+        users = d.containers.volume_users(view["Name"])
+        size = du(Path(view["Mountpoint"]))
+        volumes.append({**view, "UsageData": {"Size": size, "RefCount": len(users)}})
+    return {
+        "LayersSize": sum(layers.values()),
+        "Images": images,
+        "Containers": rows,
+        "Volumes": volumes,
+        "BuildCache": [],
+    }
+
+
+def _image_diff_ids(d: Daemon, image_id: str) -> list[str]:
+    try:
+        return d.images.get(image_id).diff_ids
+    except EngineError:
+        return []  # removed with --force while a container still uses it
 
 
 def _arch() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,16 +54,10 @@ def test_detached_ps_logs_follow_stop_rm(eng: EngineProcess) -> None:
     try:
         assert "ticker" in eng.docker("ps").stdout
         assert wait_for(lambda: "tick 2" in eng.docker("logs", "ticker").stdout)
-        follow = subprocess.Popen(
-            ["docker", "logs", "-f", "ticker"], env=eng.env, stdout=subprocess.PIPE, text=True
-        )
-        try:
+        with eng.docker_running("logs", "-f", "ticker") as follow:
             assert follow.stdout is not None
             seen = [follow.stdout.readline() for _ in range(6)]
             assert all(line.startswith("tick") for line in seen)
-        finally:
-            follow.kill()
-            follow.wait()
         eng.docker("stop", "ticker")
         state = eng.docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).stdout
         assert state.split() == ["exited", "0"]
@@ -223,3 +216,31 @@ def test_clear_errors_for_bad_input(eng: EngineProcess) -> None:
         assert "already in use" in dup.stderr
     finally:
         eng.docker("rm", "-f", "busy")
+
+
+def test_info_and_system_df(eng: EngineProcess) -> None:
+    info = eng.docker("info", "--format", "{{.Driver}} {{.Swarm.LocalNodeState}}").stdout
+    assert info.split() == ["overlay2", "inactive"]
+    eng.docker(
+        "run",
+        "--name",
+        "sized",
+        "-v",
+        "dfvol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 4096 /dev/zero > /data/f; head -c 8192 /dev/zero > /big",
+    )
+    try:
+        table = eng.docker("system", "df").stdout
+        assert "Images" in table and "Local Volumes" in table
+        usage = eng.api("GET", "/system/df")
+        vol = next(v for v in usage["Volumes"] if v["Name"] == "dfvol")
+        assert vol["UsageData"] == {"Size": 4096, "RefCount": 1}
+        row = next(c for c in usage["Containers"] if c["Names"] == ["/sized"])
+        assert row["SizeRw"] >= 8192 and row["SizeRootFs"] > row["SizeRw"]
+        assert any(i["Containers"] >= 1 for i in usage["Images"])
+    finally:
+        eng.docker("rm", "-f", "sized")
+        eng.docker("volume", "rm", "dfvol")
