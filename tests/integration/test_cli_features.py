@@ -693,22 +693,12 @@ def test_attach_to_a_running_container(eng: EngineProcess) -> None:
         "while read l; do echo got:$l; done",
     )
     try:
-        proc = subprocess.Popen(
-            ["docker", "attach", "at1"],
-            env=eng.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with eng.docker_running("attach", "at1", stdin=True) as proc:
             assert proc.stdin is not None and proc.stdout is not None
             time.sleep(0.5)  # let the attach connect before sending input
             proc.stdin.write("hello\n")
             proc.stdin.flush()
             assert proc.stdout.readline() == "got:hello\n"
-        finally:
-            proc.kill()
-            proc.wait()
         assert fmt(eng, "{{.State.Status}}", "at1") == "running"
         out = eng.docker(
             "run",
@@ -721,18 +711,9 @@ def test_attach_to_a_running_container(eng: EngineProcess) -> None:
             "while true; do echo tick; sleep 0.1; done",
         )
         assert out.returncode == 0
-        watcher = subprocess.Popen(
-            ["docker", "attach", "--no-stdin", "at2"],
-            env=eng.env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with eng.docker_running("attach", "--no-stdin", "at2") as watcher:
             assert watcher.stdout is not None
             assert watcher.stdout.readline() == "tick\n"
-        finally:
-            watcher.kill()
-            watcher.wait()
     finally:
         rm(eng, "at1", "at2")
 

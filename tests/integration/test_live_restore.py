@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,19 +117,10 @@ def test_running_container_survives_and_logs_follow(eng: EngineProcess, how: str
     eng.start()
     assert _state(eng, "tk")["Status"] == "running"
     assert _pid(eng, "tk") == pid
-    follow = subprocess.Popen(
-        ["docker", "logs", "-f", "--tail", "0", "tk"],
-        env=eng.env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with eng.docker_running("logs", "-f", "--tail", "0", "tk") as follow:
         assert follow.stdout is not None
         seen = [follow.stdout.readline() for _ in range(3)]
         assert all(line.startswith("tick ") for line in seen), seen
-    finally:
-        follow.kill()
-        follow.wait()
     eng.docker("stop", "tk")
     assert _state(eng, "tk")["ExitCode"] == 0
 
@@ -139,19 +129,12 @@ def test_follow_ends_when_a_recovered_container_exits(eng: EngineProcess) -> Non
     eng.docker("run", "-d", "--name", "tk", "busybox", "sh", "-c", TICKER)
     eng.kill9()
     eng.start()
-    follow = subprocess.Popen(
-        ["docker", "logs", "-f", "tk"], env=eng.env, stdout=subprocess.PIPE, text=True
-    )
-    try:
+    with eng.docker_running("logs", "-f", "tk") as follow:
         assert wait_for(lambda: _ticks(eng, "tk") >= 1)
         eng.docker("stop", "tk")
         out, _ = follow.communicate(timeout=30)
         assert "tick 0" in out
         assert follow.returncode == 0
-    finally:
-        if follow.poll() is None:
-            follow.kill()
-            follow.wait()
 
 
 # -- exits while the engine is down ----------------------------------------------------------
@@ -285,43 +268,25 @@ def test_wait_on_recovered_container(eng: EngineProcess) -> None:
     eng.start()
     # `w` has no stdin: read hits EOF at once and it has exited (possibly while down).
     assert eng.docker("wait", "wt").stdout.strip() == "7"
-    waiter = subprocess.Popen(
-        ["docker", "wait", "wi"], env=eng.env, stdout=subprocess.PIPE, text=True
-    )
-    try:
+    with eng.docker_running("wait", "wi") as waiter:
         time.sleep(0.5)
         assert waiter.poll() is None
         eng.docker("kill", "-s", "KILL", "wi")
         out, _ = waiter.communicate(timeout=30)
         assert out.strip() == "137"
-    finally:
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
 
 
 def test_attach_to_recovered_container(eng: EngineProcess) -> None:
     eng.docker("run", "-d", "-i", "--name", "cat", "busybox", "cat")
     eng.kill9()
     eng.start()
-    attach = subprocess.Popen(
-        ["docker", "attach", "cat"],
-        env=eng.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with eng.docker_running("attach", "cat", stdin=True) as attach:
         assert attach.stdin is not None and attach.stdout is not None
         attach.stdin.write("hello after restart\n")
         attach.stdin.flush()
         assert attach.stdout.readline() == "hello after restart\n"
         eng.docker("kill", "cat")
         assert attach.wait(timeout=30) == 137  # attach ends with the container's exit
-    finally:
-        if attach.poll() is None:
-            attach.kill()
-            attach.wait()
     assert "hello after restart" in eng.docker("logs", "cat").stdout
 
 
