@@ -109,14 +109,19 @@ def test_load_gzipped_archive_and_reload_is_idempotent(src: ImageStore, tmp_path
     assert len(dst.list()) == 1
 
 
+def assert_load_refused(tmp_path: Path, data: bytes, match: str) -> None:
+    """Loading `data` into a fresh store fails with `match` and leaves the store as it was."""
+    dst = fresh(tmp_path)
+    before = state(dst)
+    with pytest.raises(InvalidParameter, match=match):
+        load(dst, io.BytesIO(data))
+    assert state(dst) == before
+
+
 @pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
 def test_truncated_archive_fails_cleanly(src: ImageStore, tmp_path: Path, cut: float) -> None:
     data = saved(src, ["busybox"])
-    dst = fresh(tmp_path)
-    before = state(dst)
-    with pytest.raises(InvalidParameter, match="invalid image archive"):
-        load(dst, io.BytesIO(data[: int(len(data) * cut)]))
-    assert state(dst) == before
+    assert_load_refused(tmp_path, data[: int(len(data) * cut)], "invalid image archive")
 
 
 def test_garbage_and_empty_archives(tmp_path: Path) -> None:
@@ -152,11 +157,8 @@ def test_hostile_member_paths_are_never_trusted(tmp_path: Path) -> None:
             "manifest.json": json.dumps(manifest).encode(),
         }
     )
-    dst = fresh(tmp_path)
-    before = state(dst)
-    with pytest.raises(InvalidParameter, match="does not contain"):
-        load(dst, io.BytesIO(data))
-    assert state(dst) == before and os.listdir(outside) == []
+    assert_load_refused(tmp_path, data, "does not contain")
+    assert os.listdir(outside) == []
 
 
 def test_symlinked_legacy_layers_resolve_inside_archive(tmp_path: Path) -> None:
@@ -195,11 +197,7 @@ def test_hostile_layer_rolls_back_every_image_of_the_load(src: ImageStore, tmp_p
             "manifest.json": json.dumps(manifest).encode(),
         }
     )
-    dst = fresh(tmp_path)
-    before = state(dst)
-    with pytest.raises(InvalidParameter, match="symlink"):
-        load(dst, io.BytesIO(data))
-    assert state(dst) == before
+    assert_load_refused(tmp_path, data, "symlink")
     assert not Path("/etc/pwned").exists()
 
 
@@ -213,11 +211,7 @@ def test_diff_id_mismatch_is_rejected(tmp_path: Path) -> None:
             "manifest.json": json.dumps(manifest).encode(),
         }
     )
-    dst = fresh(tmp_path)
-    before = state(dst)
-    with pytest.raises(InvalidParameter, match="corrupt"):
-        load(dst, io.BytesIO(data))
-    assert state(dst) == before
+    assert_load_refused(tmp_path, data, "corrupt")
 
 
 def test_bad_manifest_shapes(tmp_path: Path) -> None:
