@@ -47,6 +47,15 @@ def fmt(eng: EngineProcess, template: str, name: str) -> str:
     return eng.docker("inspect", "-f", template, name).stdout.strip()
 
 
+def volume_names(eng: EngineProcess) -> list[str]:
+    return eng.docker("volume", "ls", "-q").stdout.split()
+
+
+def container_names(eng: EngineProcess) -> list[str]:
+    """Every container's name, stopped ones too."""
+    return eng.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
 def cap_eff(status_text: str) -> int:
     for line in status_text.splitlines():
         if line.startswith("CapEff:"):
@@ -239,7 +248,7 @@ def test_init_reaps_zombies_and_forwards_signals(eng: EngineProcess) -> None:
 def test_rm_force_of_a_running_container(eng: EngineProcess) -> None:
     eng.docker("run", "-d", "--name", "rf1", "busybox", "sleep", "1000")
     eng.docker("rm", "-f", "rf1")
-    assert "rf1" not in eng.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert "rf1" not in container_names(eng)
 
 
 def test_name_and_rename_conflicts(eng: EngineProcess) -> None:
@@ -250,7 +259,7 @@ def test_name_and_rename_conflicts(eng: EngineProcess) -> None:
         assert dup.returncode != 0 and 'The container name "/nc1" is already in use' in dup.stderr
         clash = eng.docker("rename", "nc1", "nc2", check=False)
         assert clash.returncode != 0 and "already in use" in clash.stderr
-        assert "nc1" in eng.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+        assert "nc1" in container_names(eng)
         bad = eng.docker("rename", "nc1", "bad name!", check=False)
         assert bad.returncode != 0 and "Invalid container name" in bad.stderr
     finally:
@@ -379,9 +388,9 @@ def test_image_volume_gets_an_anonymous_volume_removed_by_rm_v(eng: EngineProces
         volume = mounts[0]
         assert volume["Type"] == "volume" and volume["Destination"] == "/data"
         assert len(volume["Name"]) == 64
-        assert volume["Name"] in eng.docker("volume", "ls", "-q").stdout.split()
+        assert volume["Name"] in volume_names(eng)
         eng.docker("rm", "-v", "av1")
-        assert volume["Name"] not in eng.docker("volume", "ls", "-q").stdout.split()
+        assert volume["Name"] not in volume_names(eng)
     finally:
         rm(eng, "av1")
 
@@ -783,7 +792,7 @@ def test_container_volume_and_image_prune(engine: EngineProcess, registry_with_i
     engine.docker("container", "prune", "-f", "--filter", "until=1h")
     assert len(engine.docker("ps", "-aq").stdout.split()) == 4  # all younger than an hour
     engine.docker("container", "prune", "-f", "--filter", "label!=keep=yes")
-    left = engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    left = container_names(engine)
     assert sorted(left) == ["keep-running", "labelled"]
     bad = engine.docker("container", "prune", "-f", "--filter", "colour=red", check=False)
     assert bad.returncode != 0 and "invalid filter" in bad.stderr
@@ -791,7 +800,7 @@ def test_container_volume_and_image_prune(engine: EngineProcess, registry_with_i
     engine.docker("run", "--name", "anon-user", "--entrypoint", "true", f"{reg}/multilayer")
     out = engine.docker("container", "prune", "-f").stdout
     assert "Deleted Containers" in out
-    left = engine.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    left = container_names(engine)
     assert left == ["keep-running"]
 
     engine.docker("volume", "create", "named-unused")
@@ -799,13 +808,13 @@ def test_container_volume_and_image_prune(engine: EngineProcess, registry_with_i
     engine.docker(
         "run", "-d", "--name", "vol-user", "-v", "named-used:/x", f"{reg}/busybox", "sleep", "1000"
     )
-    anonymous = [v for v in engine.docker("volume", "ls", "-q").stdout.split() if len(v) == 64]
+    anonymous = [v for v in volume_names(engine) if len(v) == 64]
     assert len(anonymous) == 1  # left behind by anon-user, which prune removed without -v
     engine.docker("volume", "prune", "-f")
-    volumes = set(engine.docker("volume", "ls", "-q").stdout.split())
+    volumes = set(volume_names(engine))
     assert volumes == {"named-unused", "named-used"}  # only anonymous ones by default
     engine.docker("volume", "prune", "-f", "-a")
-    assert set(engine.docker("volume", "ls", "-q").stdout.split()) == {"named-used"}
+    assert set(volume_names(engine)) == {"named-used"}
 
     engine.docker("image", "prune", "-f")  # nothing dangling: everything stays
     images = engine.docker("images", "--format", "{{.Repository}}").stdout.split()
@@ -847,9 +856,9 @@ def test_verbs_on_containers_in_the_wrong_state(eng: EngineProcess) -> None:
 
 
 def test_run_rm_removes_anonymous_but_keeps_named_volumes(eng: EngineProcess) -> None:
-    before = set(eng.docker("volume", "ls", "-q").stdout.split())
+    before = set(volume_names(eng))
     eng.docker("run", "--rm", "-v", "kept-vol:/kept", "--entrypoint", "true", "multilayer")
-    after = set(eng.docker("volume", "ls", "-q").stdout.split())
+    after = set(volume_names(eng))
     try:
         assert after - before == {"kept-vol"}
     finally:
@@ -869,6 +878,4 @@ def test_top_with_ps_arguments(eng: EngineProcess) -> None:
 def test_detached_run_rm_goes_away_on_stop(eng: EngineProcess) -> None:
     eng.docker("run", "-d", "--rm", "--name", "dr1", "busybox", "sleep", "1000")
     eng.docker("stop", "-t", "1", "dr1")
-    assert wait_for(
-        lambda: "dr1" not in eng.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
-    )
+    assert wait_for(lambda: "dr1" not in container_names(eng))
