@@ -358,6 +358,16 @@ class EngineProcess:
 # -- helpers shared with bench/ ---------------------------------------------------------
 
 
+def alive(pid: int) -> bool:
+    """Running, not a zombie: this box's PID 1 reaps adopted processes lazily, so a process
+    that has exited can linger as a zombie that still answers kill(pid, 0)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def kill_quietly(pid: int, sig: int = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)

@@ -3,22 +3,11 @@ teardown that leaves no process, cgroup, mount or temp dir behind even after a c
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from tests.engine_process import EngineProcess, mounts_under, wait_for
+from tests.engine_process import EngineProcess, alive, mounts_under, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
 
 
 def test_teardown_after_engine_crash_leaves_nothing(registry_with_images: str) -> None:

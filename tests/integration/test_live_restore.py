@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_process import EngineProcess, parent_pid, wait_for
+from tests.engine_process import EngineProcess, alive, parent_pid, wait_for
 
 TICKER = "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
 
@@ -40,14 +40,6 @@ def _state(eng: EngineProcess, name: str) -> dict[str, object]:
 
 def _pid(eng: EngineProcess, name: str) -> int:
     return int(_state(eng, name)["Pid"])  # type: ignore[call-overload]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
 
 
 def _ticks(eng: EngineProcess, name: str) -> int:
@@ -78,7 +70,7 @@ def test_kill9_with_20_running_containers(eng: EngineProcess) -> None:
     assert wait_for(lambda: all(_ticks(eng, n) >= 2 for n in names[:3]), timeout=20)
 
     eng.kill9()
-    assert all(_alive(p) for p in pids.values()), "a container died with the daemon"
+    assert all(alive(p) for p in pids.values()), "a container died with the daemon"
     for pid in pids.values():
         assert parent_pid(pid) != (eng.proc.pid if eng.proc else -1)
     # Logs are collected even while no engine runs: the shims write them.
@@ -99,7 +91,7 @@ def test_kill9_with_20_running_containers(eng: EngineProcess) -> None:
     for n in names:
         state = _state(eng, n)
         assert (state["Status"], state["ExitCode"]) == ("exited", 0)
-        assert not _alive(pids[n])
+        assert not alive(pids[n])
     assert _names_running(eng) == set()
 
 
@@ -113,7 +105,7 @@ def test_running_container_survives_and_logs_follow(eng: EngineProcess, how: str
     pid = _pid(eng, "tk")
     assert wait_for(lambda: _ticks(eng, "tk") >= 2)
     _crash(eng, how)
-    assert _alive(pid)
+    assert alive(pid)
     eng.start()
     assert _state(eng, "tk")["Status"] == "running"
     assert _pid(eng, "tk") == pid
@@ -161,7 +153,7 @@ def test_exit_while_down_shows_the_real_exit_code(
     pid = _pid(eng, "ends")
     _crash(eng, how)
     (gate / "go").touch()
-    assert wait_for(lambda: not _alive(pid), timeout=15)
+    assert wait_for(lambda: not alive(pid), timeout=15)
     eng.start()
     state = _state(eng, "ends")
     assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 42, False)
@@ -184,7 +176,7 @@ def test_killed_by_signal_while_down(eng: EngineProcess) -> None:
     pid = _pid(eng, "victim")
     eng.kill9()
     os.kill(pid, 9)
-    assert wait_for(lambda: not _alive(pid), timeout=15)
+    assert wait_for(lambda: not alive(pid), timeout=15)
     eng.start()
     state = _state(eng, "victim")
     assert (state["Status"], state["ExitCode"]) == ("exited", 137)
@@ -196,7 +188,7 @@ def test_rm_container_that_exited_while_down_is_removed(eng: EngineProcess) -> N
     pid = _pid(eng, "gone")
     eng.kill9()
     os.kill(pid, 9)  # PID 1 of its namespace: TERM has no default action there
-    assert wait_for(lambda: not _alive(pid), timeout=15)
+    assert wait_for(lambda: not alive(pid), timeout=15)
     eng.start()
     assert wait_for(lambda: "gone" not in eng.docker("ps", "-a").stdout, timeout=15)
     assert eng.docker("inspect", "gone", check=False).returncode != 0
@@ -220,7 +212,7 @@ def test_restart_always_container_that_died_while_down_comes_back(eng: EnginePro
     eng.kill9()
     for pid in pids.values():
         os.kill(pid, 9)
-    assert wait_for(lambda: not any(_alive(p) for p in pids.values()), timeout=15)
+    assert wait_for(lambda: not any(alive(p) for p in pids.values()), timeout=15)
     eng.start()
     assert wait_for(lambda: {"al", "us", "of"} <= _names_running(eng), timeout=20)
     for n in ("al", "us", "of"):
@@ -337,10 +329,10 @@ def test_two_restarts_in_a_row_and_stop_after_sigterm(eng: EngineProcess) -> Non
     eng.restart()  # SIGTERM: graceful, containers keep running
     eng.kill9()
     eng.start()
-    assert _pid(eng, "tk") == pid and _alive(pid)
+    assert _pid(eng, "tk") == pid and alive(pid)
     eng.docker("stop", "tk")
     assert _state(eng, "tk")["ExitCode"] == 0
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_new_containers_and_rm_after_recovery(eng: EngineProcess) -> None:
@@ -363,7 +355,7 @@ def test_container_left_half_started_by_a_crash_is_ended(eng: EngineProcess) -> 
     doc["State"].update(Status="created", Running=False, Pid=0)
     record.write_text(json.dumps(doc))
     eng.start()
-    assert wait_for(lambda: not _alive(pid), timeout=15)
+    assert wait_for(lambda: not alive(pid), timeout=15)
     assert _state(eng, "half")["Status"] == "created"
     eng.docker("start", "half")
     new_pid = _pid(eng, "half")
@@ -385,7 +377,7 @@ def test_unreadable_shim_record_does_not_stop_the_engine(eng: EngineProcess) -> 
     assert _pid(eng, "fine") == fine_pid
     state = _state(eng, "broken")
     assert (state["Status"], state["ExitCode"]) == ("exited", 255)
-    assert wait_for(lambda: not _alive(bad_pid), timeout=15)
+    assert wait_for(lambda: not alive(bad_pid), timeout=15)
     eng.docker("start", "broken")
     assert _state(eng, "broken")["Running"] is True
     eng.docker("stop", "-t", "1", "fine", "broken")

@@ -27,6 +27,7 @@ import pytest
 from engine.errors import EngineError
 from engine.runtime.shim_client import ExecFailed, ShimHandle
 from engine.runtime.spec import ContainerSpec, Mount
+from tests.engine_process import alive
 
 REPO = Path(__file__).resolve().parents[2]
 CGROUP_PARENT = "dockyard-test"
@@ -68,15 +69,6 @@ def busybox_lower() -> Iterator[Path]:
 def cgroup_dirs(cid: str) -> list[Path]:
     root = Path("/sys/fs/cgroup")
     return [d / CGROUP_PARENT / cid for d in root.iterdir() if (d / CGROUP_PARENT / cid).exists()]
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie: this box's PID 1 reaps adopted shims lazily."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 class Runtime:
@@ -122,9 +114,9 @@ class Runtime:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(info["pid"]), signal.SIGKILL)
                 deadline = time.monotonic() + 5
-                while _alive(int(info["shim_pid"])) and time.monotonic() < deadline:
+                while alive(int(info["shim_pid"])) and time.monotonic() < deadline:
                     time.sleep(0.02)
-                if _alive(int(info["shim_pid"])):
+                if alive(int(info["shim_pid"])):
                     os.kill(int(info["shim_pid"]), signal.SIGKILL)
             with contextlib.suppress(Exception):
                 detect(CGROUP_PARENT).remove(spec.id)
@@ -449,7 +441,7 @@ def test_shim_survives_sigkill_of_its_launcher(runtime: Runtime) -> None:
     finally:
         launcher.kill()  # SIGKILL, like a crashing daemon
         launcher.wait()
-    assert _alive(pid)
+    assert alive(pid)
     h = ShimHandle.recover(state)
     assert h is not None and h.pid == pid
     assert h.exit_status() is None
