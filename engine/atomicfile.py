@@ -8,13 +8,23 @@ file, even if the writer dies half-way) but skips both fsyncs. It is only for
 runtime state under the exec root (/run: tmpfs, gone at reboot anyway), where
 a power loss cannot lose anything the engine still needs; syncing it would
 only add latency to every container start.
+
+`discard_tree` is the matching delete: a directory tree leaves its place in
+one atomic rename (into a trash directory on the same filesystem) and is
+deleted by a background thread, so a caller waiting on a removal does not
+wait for the unlinks. Whatever a crash leaves in the trash is deleted by
+`empty_trash` when the engine starts again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import secrets
+import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -108,3 +118,63 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+TRASH = ".trash"  # name of the trash directory beside (never inside) what it collects
+
+
+def discard_tree(path: Path, trash: Path) -> None:
+    """Make the tree at `path` disappear at once; its contents are deleted later.
+
+    `trash` must be on the same filesystem: where the rename fails (another
+    filesystem, no permission) the tree is deleted in place, as before.
+    A missing `path` is not an error.
+    """
+    target = trash / f"{path.name}.{secrets.token_hex(4)}"
+    try:
+        trash.mkdir(mode=0o700, exist_ok=True)
+        os.rename(path, target)
+    except FileNotFoundError:
+        if not path.exists():
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    _deleter().put(target)
+
+
+def empty_trash(trash: Path) -> None:
+    """Delete, in the background, what an earlier run left in the trash."""
+    try:
+        entries = list(trash.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        _deleter().put(entry)
+
+
+_queue: queue.SimpleQueue[Path] | None = None
+_queue_lock = threading.Lock()
+
+
+def _deleter() -> queue.SimpleQueue[Path]:
+    """The queue of the one background thread that deletes trashed trees (started lazily)."""
+    global _queue
+    with _queue_lock:
+        if _queue is None:
+            _queue = queue.SimpleQueue()
+            threading.Thread(
+                target=_delete_forever, args=(_queue,), name="trash", daemon=True
+            ).start()
+        return _queue
+
+
+def _delete_forever(pending: queue.SimpleQueue[Path]) -> None:
+    while True:
+        path = pending.get()
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

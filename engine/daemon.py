@@ -17,6 +17,7 @@ from types import FrameType
 
 from engine.api.app import build_router
 from engine.api.http import ApiServer
+from engine.atomicfile import TRASH, empty_trash
 from engine.cgroups.manager import CgroupManager, detect
 from engine.containers.manager import ContainerManager
 from engine.containers.store import ContainerStore
@@ -42,12 +43,14 @@ class Daemon:
         self.opts = opts
         opts.root.mkdir(parents=True, exist_ok=True, mode=0o711)
         opts.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for trash in (opts.root / TRASH, opts.exec_root / TRASH):
+            empty_trash(trash)  # trees a crash left half-removed
         self.events = EventBus()
         self.images = ImageStore(opts.root / "images")
         self.volumes = VolumeStore(opts.root / "volumes")
         self.cgroups: CgroupManager = detect(opts.cgroup_parent)
         self.containers = ContainerManager(
-            ContainerStore(opts.root / "containers"),
+            ContainerStore(opts.root / "containers", opts.root / TRASH),
             self.images,
             self.volumes,
             self.events,

@@ -7,8 +7,10 @@ so a container sees its own hostname and working DNS whatever its image holds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.atomicfile import write_many
+from engine.runtime.spec import ContainerSpec
 
 HOST_RESOLV = Path("/etc/resolv.conf")
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
@@ -69,12 +71,58 @@ def write_host_files(
     options: list[str],
     host_network: bool,
 ) -> dict[str, str]:
-    paths = {"hosts": cdir / "hosts", "hostname": cdir / "hostname", "resolv": cdir / "resolv.conf"}
-    write_many(  # synced together: one journal commit instead of three
-        {
-            paths["hosts"]: hosts_content(hostname, extra_hosts, host_network).encode(),
-            paths["hostname"]: f"{hostname}\n".encode(),
-            paths["resolv"]: resolv_content(dns, search, options, host_network).encode(),
-        }
+    """Write the three files, unsynced: a record that names them is saved next, and
+    if a crash loses or empties one, `restore_host_files` rewrites it when the engine
+    loads that record. (Syncing three new files costs a journal commit each: ~3 ms of
+    every `docker run`.)"""
+    contents = host_file_contents(cdir, hostname, extra_hosts, dns, search, options, host_network)
+    write_many(contents, durable=False)
+    return {k: str(cdir / name) for k, name in FILES.items()}
+
+
+FILES = {"hosts": "hosts", "hostname": "hostname", "resolv": "resolv.conf"}
+
+
+def host_file_contents(
+    cdir: Path,
+    hostname: str,
+    extra_hosts: list[str],
+    dns: list[str],
+    search: list[str],
+    options: list[str],
+    host_network: bool,
+) -> dict[Path, bytes]:
+    return {
+        cdir / FILES["hosts"]: hosts_content(hostname, extra_hosts, host_network).encode(),
+        cdir / FILES["hostname"]: f"{hostname}\n".encode(),
+        cdir / FILES["resolv"]: resolv_content(dns, search, options, host_network).encode(),
+    }
+
+
+def restore_host_files(spec: ContainerSpec, host_config: dict[str, Any]) -> list[Path]:
+    """Rewrite (synced) the host files of a loaded container that a crash lost or left
+    empty (they are written unsynced; none is ever legitimately empty); returns them.
+    Files that are intact, including ones the container edited, are left alone."""
+    if not spec.hosts_path:
+        return []
+    cdir = Path(spec.hosts_path).parent
+    contents = host_file_contents(
+        cdir,
+        spec.hostname,
+        list(host_config.get("ExtraHosts") or []),
+        list(host_config.get("Dns") or []),
+        list(host_config.get("DnsSearch") or []),
+        list(host_config.get("DnsOptions") or []),
+        spec.network_mode == "host",
     )
-    return {k: str(v) for k, v in paths.items()}
+    lost = {path: data for path, data in contents.items() if _lost(path)}
+    if lost and cdir.is_dir():
+        write_many(lost)
+    return list(lost)
+
+
+def _lost(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except FileNotFoundError:
+        return True

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from engine.atomicfile import TRASH, discard_tree
 from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.containers.stop import kill, wait_exit
@@ -37,7 +37,8 @@ def remove(m: ContainerManager, c: Container, force: bool, volumes: bool) -> Non
         for p in m.pending.pop(c.id, []):
             p.ready.set()
         m.cgroups.remove(c.id)
-        shutil.rmtree(m.state_dir(c), ignore_errors=True)
+        # Renamed away, deleted in the background: `docker run --rm` waits on this removal.
+        discard_tree(m.state_dir(c), m.exec_root / TRASH)
         m.store.remove(c)
         if volumes:
             _remove_anonymous_volumes(m, c)

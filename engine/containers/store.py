@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.atomicfile import read_json, write_json
+from engine.atomicfile import discard_tree, read_json, write_json
 from engine.containers import names
+from engine.containers.hostfiles import restore_host_files
 from engine.containers.model import Container
 from engine.errors import Conflict, InvalidParameter, NotFound
 
@@ -26,8 +27,11 @@ RECORD = "config.v2.json"
 
 
 class ContainerStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, trash: Path | None = None) -> None:
         self.root = root
+        # Beside the records, never among them, on their filesystem (for the atomic
+        # rename); None deletes removed records in place.
+        self.trash = trash
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._by_id: dict[str, Container] = {}
@@ -41,6 +45,11 @@ class ContainerStore:
             except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
                 log.error("skipping unreadable container record %s: %s", record, exc)
                 continue
+            try:
+                if restore_host_files(c.spec, c.host_config):
+                    log.warning("rewrote host files of container %s lost in a crash", c.short_id)
+            except OSError as exc:
+                log.error("could not rewrite the host files of container %s: %s", c.short_id, exc)
             self._by_id[c.id] = c
 
     def dir(self, cid: str) -> Path:
@@ -85,7 +94,10 @@ class ContainerStore:
     def remove(self, c: Container) -> None:
         with self._lock:
             self._by_id.pop(c.id, None)
-        shutil.rmtree(self.dir(c.id), ignore_errors=True)
+        if self.trash is None:
+            shutil.rmtree(self.dir(c.id), ignore_errors=True)
+        else:
+            discard_tree(self.dir(c.id), self.trash)
 
     def rename(self, c: Container, new_name: str) -> None:
         with self._lock:
