@@ -10,8 +10,9 @@ restarted into a different cgroup (containers from before a restart could no
 longer be found). The root is stable and root may mkdir there.
 
 Controllers: memory, cpu, pids carry limits; cpuacct gives CPU usage;
-freezer gives pause. Others (devices, cpuset, blkio, name=systemd) are left
-alone, so a container sits in its hierarchy's root for those.
+freezer gives pause; devices holds the device allow-list. Others (cpuset,
+blkio, name=systemd) are left alone, so a container sits in its hierarchy's
+root for those.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import os
 import stat
 from pathlib import Path
 
-from engine.cgroups import cpu, freezer, fs, memory, pids
+from engine.cgroups import cpu, devices, freezer, fs, memory, pids
 from engine.cgroups.base import BaseManager
 from engine.cgroups.stats import CgroupStats, effective_limit, online_cpus, system_cpu_usage_ns
 from engine.errors import EngineError
 from engine.runtime.spec import Resources
 
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
 
 
 class V1Manager(BaseManager):
@@ -67,6 +68,7 @@ class V1Manager(BaseManager):
         memory.apply_v1(res, self.dir("memory", cid))
         cpu.apply_v1(res, self.dir("cpu", cid))
         pids.apply(res, self.dir("pids", cid))
+        devices.apply_v1(res, self.dir("devices", cid))
 
     def can_freeze(self, cid: str) -> bool:
         return (self.dir("freezer", cid) / "freezer.state").exists()

@@ -112,6 +112,7 @@ def resources(host_config: dict[str, Any]) -> Resources:
         nano_cpus=nano,
         cpu_shares=int(host_config.get("CpuShares") or 0),
         pids_limit=int(pids) if pids else 0,
+        all_devices=bool(host_config.get("Privileged")),
     )
 
 

@@ -35,6 +35,7 @@ class Resources:
     nano_cpus: int = 0  # 1e9 = one CPU
     cpu_shares: int = 0
     pids_limit: int = 0  # 0 or -1 = unlimited
+    all_devices: bool = False  # --privileged: no device allow-list
 
 
 @dataclass

@@ -33,6 +33,7 @@ DEFAULTS = {
     "cpuacct": {"cpuacct.usage": "123456789"},
     "pids": {"pids.max": "max", "pids.current": "3"},
     "freezer": {"freezer.state": "THAWED"},
+    "devices": {"devices.deny": "", "devices.allow": "", "devices.list": "a *:* rwm"},
 }
 
 
@@ -45,7 +46,7 @@ def fake_cgroup(d: Path, files: dict[str, str]) -> None:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    for ctrl in (*DEFAULTS, "devices", "systemd"):
+    for ctrl in (*DEFAULTS, "blkio", "systemd"):
         fake_cgroup(tmp_path / ctrl, {})
     (tmp_path / "unified").mkdir()
     return tmp_path
@@ -94,9 +95,20 @@ def test_create_makes_dirs_only_in_our_controllers(root: Path, mgr: V1Manager) -
     mgr.create("c1", Resources())
     for ctrl in DEFAULTS:
         assert (root / ctrl / "dockyard" / "c1").is_dir()
-    assert not (root / "devices" / "dockyard").exists()
+    assert not (root / "blkio" / "dockyard").exists()
     assert not (root / "systemd" / "dockyard").exists()
     assert not (root / "unified" / "dockyard").exists()
+
+
+def test_devices_deny_all_then_allow_the_list(root: Path, mgr: V1Manager) -> None:
+    kernel_makes(root, "c1")
+    mgr.create("c1", Resources())
+    assert read(root, "devices", "c1", "devices.deny") == "a"
+    assert read(root, "devices", "c1", "devices.allow") == "c 10:200 rwm"  # the last rule
+    kernel_makes(root, "c2")
+    mgr.create("c2", Resources(all_devices=True))
+    assert read(root, "devices", "c2", "devices.allow") == "a"
+    assert read(root, "devices", "c2", "devices.deny") == ""
 
 
 def test_unlimited_swap_and_update(root: Path, mgr: V1Manager) -> None:
