@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from engine.daemon import Daemon, Options
+from engine.errors import EngineError
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -67,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         cgroup_parent=args.cgroup_parent,
         insecure_registries=args.insecure_registry,
     )
-    Daemon(opts).serve()
+    try:
+        daemon = Daemon(opts)
+    except EngineError as exc:
+        logging.getLogger("engine").error("cannot start: %s", exc.message)
+        return 1
+    daemon.serve()
     return 0
 
 

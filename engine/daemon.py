@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from engine import rootlock
 from engine.api.app import build_router
 from engine.api.http import ApiServer
 from engine.atomicfile import TRASH, empty_trash
@@ -43,6 +44,7 @@ class Daemon:
         self.opts = opts
         opts.root.mkdir(parents=True, exist_ok=True, mode=0o711)
         opts.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root_lock = rootlock.acquire(opts.root)
         for trash in (opts.root / TRASH, opts.exec_root / TRASH):
             empty_trash(trash)  # trees a crash left half-removed
         self.events = EventBus()

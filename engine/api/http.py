@@ -283,6 +283,10 @@ def error_body(message: str) -> bytes:
 
 class ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "Dockyard-Engine"  # the Server header send_response adds
+
     server: ApiServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -396,7 +400,6 @@ class ApiHandler(BaseHTTPRequestHandler):
         self.send_header("Api-Version", API_VERSION)
         self.send_header("Docker-Experimental", "false")
         self.send_header("Ostype", "linux")
-        self.send_header("Server", "Dockyard-Engine")
 
     def _send(self, reply: Reply | StreamReply | HijackReply) -> None:
         if isinstance(reply, HijackReply):
