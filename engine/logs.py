@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.containers.model import parse_rfc3339
+from engine.streamframe import frame
 
 STREAMS = {"stdin": 0, "stdout": 1, "stderr": 2}
 POLL_SECONDS = 0.1
@@ -39,11 +39,6 @@ class Record:
     stream: str
     text: bytes
     time: str
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    """Docker's multiplexed stream framing: stream byte, 3 zero bytes, big-endian length."""
-    return struct.pack(">BxxxI", stream, len(data)) + data
 
 
 def _files(path: Path) -> list[Path]:

@@ -10,7 +10,7 @@ from engine.api.http import HijackReply, Reply, Request, Router
 from engine.api.streams import pump_fds
 from engine.errors import EngineError
 from engine.execs import console_size
-from engine.logs import frame
+from engine.streamframe import frame
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon

@@ -230,8 +230,12 @@ class HijackReply:
     """Take over the socket: the handler gets it after the upgrade header is sent."""
 
     run: Callable[[socket.socket, BinaryIO], None]
-    content_type: str = "application/vnd.docker.raw-stream"
-    multiplexed: bool = True
+    multiplexed: bool = True  # Docker frames (no tty) or raw bytes (tty)
+
+    @property
+    def content_type(self) -> str:
+        kind = "multiplexed" if self.multiplexed else "raw"
+        return f"application/vnd.docker.{kind}-stream"
 
 
 Handler = Callable[[Request], Reply | StreamReply | HijackReply]

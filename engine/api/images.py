@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fnmatch
 import json
 import queue
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from engine.api import schema
 from engine.api.http import Reply, Request, Router, StreamReply, filter_flag, storage_error
 from engine.errors import EngineError, InvalidParameter
-from engine.images import archive, reference
+from engine.images import archive, auth, reference
 from engine.images import pull as pull_mod
 from engine.images.registry import RegistryUnreachable
 
@@ -80,20 +78,7 @@ def progress_stream(
 
 
 def registry_auth(req: Request) -> dict[str, Any] | None:
-    header = req.headers.get("x-registry-auth", "")
-    if not header:
-        return None
-    try:
-        padded = header + "=" * (-len(header) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded))
-    except (binascii.Error, ValueError):
-        raise InvalidParameter("X-Registry-Auth is not base64url-encoded JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidParameter("X-Registry-Auth must encode a JSON object")
-    bad = sorted(k for k, v in data.items() if v is not None and not isinstance(v, str))
-    if bad:
-        raise InvalidParameter(f"X-Registry-Auth fields must be strings: {', '.join(bad)}")
-    return data or None
+    return auth.decode_registry_auth(req.headers.get("x-registry-auth", ""))
 
 
 def register(router: Router, d: Daemon) -> None:

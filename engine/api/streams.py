@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
-from engine.logs import frame
+from engine.streamframe import frame
 
 CHUNK = 65536
 

@@ -25,9 +25,6 @@ class Status(StrEnum):
     def alive(self) -> bool:
         return self in (Status.RUNNING, Status.PAUSED, Status.RESTARTING)
 
-    def can_start(self) -> bool:
-        return self in (Status.CREATED, Status.EXITED, Status.RESTARTING)
-
     def check_start(self, name: str) -> None:
         if self is Status.PAUSED:
             raise Conflict(f"cannot start a paused container {name}, try unpause instead")

@@ -105,14 +105,6 @@ class ContainerStore:
             c.name = new_name
         self.save(c)
 
-    def name_in_use(self, name: str) -> Container | None:
-        with self._lock:
-            return next((c for c in self._by_id.values() if c.name == name), None)
-
-    def check_name_free(self, name: str, cid: str = "") -> None:
-        with self._lock:
-            self._check_name_free(name, cid)
-
     def _check_name_free(self, name: str, cid: str) -> None:
         for other in self._by_id.values():
             if other.name == name and other.id != cid:

@@ -88,7 +88,10 @@ def decode_registry_auth(header: str) -> dict[str, Any] | None:
         raise InvalidParameter("invalid X-Registry-Auth header: not base64url JSON") from None
     if not isinstance(doc, dict):
         raise InvalidParameter("invalid X-Registry-Auth header: not a JSON object")
-    return doc
+    bad = sorted(k for k, v in doc.items() if v is not None and not isinstance(v, str))
+    if bad:
+        raise InvalidParameter(f"X-Registry-Auth fields must be strings: {', '.join(bad)}")
+    return doc or None
 
 
 def normalize_server(address: str) -> str:

@@ -49,15 +49,8 @@ class Reference:
             return f"{self.repository}@{self.digest}"
         return f"{self.repository}:{self.tag or DEFAULT_TAG}"
 
-    def with_tag(self, tag: str) -> Reference:
-        return Reference(self.domain, self.path, tag, "")
-
     def __str__(self) -> str:
         return self.familiar
-
-
-def looks_like_id(text: str) -> bool:
-    return bool(_ID_RE.match(text))
 
 
 def parse(text: str, default_tag: bool = True) -> Reference:

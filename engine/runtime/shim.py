@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from engine.runtime.logwriter import LogWriter, rfc3339_nano
 from engine.runtime.spec import ContainerSpec
+from engine.streamframe import frame
 
 if TYPE_CHECKING:
     from engine.cgroups.manager import CgroupManager
@@ -39,14 +40,8 @@ SOCK = "shim.sock"
 SPEC = "spec.json"
 EXIT = "exit.json"
 INFO = "shim.json"
-LOG = "shim.log"
 CLIENT_BUFFER_LIMIT = 8 * 1024 * 1024
 DRAIN_SECONDS = 2.0
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    """Docker's multiplexed stream header: stream, 3 zero bytes, big-endian length."""
-    return struct.pack(">BxxxI", stream, len(data)) + data
 
 
 def exit_code(status: int) -> int:
