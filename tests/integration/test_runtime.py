@@ -120,6 +120,8 @@ class Runtime:
                     os.kill(int(info["shim_pid"]), signal.SIGKILL)
             with contextlib.suppress(Exception):
                 detect(CGROUP_PARENT).remove(spec.id)
+        with contextlib.suppress(Exception):
+            detect(CGROUP_PARENT).prune()  # the parent too, once no test container is left in it
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
