@@ -313,15 +313,7 @@ def build(
     except BaseException:
         _undo(cdir, made, volumes)
         raise
-    files = write_host_files(
-        cdir,
-        config["Hostname"],
-        list(hc.get("ExtraHosts") or []),
-        list(hc.get("Dns") or []),
-        list(hc.get("DnsSearch") or []),
-        list(hc.get("DnsOptions") or []),
-        net == "host",
-    )
+    files = write_host_files(cdir, config["Hostname"], hc, net == "host")
     for sub in ("upper", "work", "rootfs"):
         (cdir / sub).mkdir(exist_ok=True)
     spec = ContainerSpec(

@@ -54,7 +54,8 @@ def test_empty_trash_deletes_what_a_crash_left(tmp_path: Path) -> None:
 
 
 def _spec(cdir: Path, network_mode: str = "none") -> ContainerSpec:
-    files = hostfiles.write_host_files(cdir, "box", ["db:10.0.0.5"], ["1.1.1.1"], [], [], False)
+    host_config = {"ExtraHosts": ["db:10.0.0.5"], "Dns": ["1.1.1.1"]}
+    files = hostfiles.write_host_files(cdir, "box", host_config, False)
     return ContainerSpec(
         id="c" * 64,
         lowerdirs=[],
