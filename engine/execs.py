@@ -140,6 +140,5 @@ class ExecStore:
 
 
 def console_size(raw: Any) -> tuple[int, int]:
-    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) and v >= 0 for v in raw):
-        return raw[0], raw[1]
-    return 0, 0
+    """`[height, width]` from an exec body that api/schema.check_exec already validated."""
+    return (int(raw[0]), int(raw[1])) if raw else (0, 0)

@@ -285,11 +285,7 @@ def check_create(body: dict[str, Any]) -> None:
     _check_ulimits(hc.get("Ulimits") or [])
     for cap in _as_list(hc.get("CapAdd")) + _as_list(hc.get("CapDrop")):
         capabilities.normalize(cap)
-    size = hc.get("ConsoleSize")
-    if size is not None and not (
-        isinstance(size, list) and len(size) == 2 and all(is_int(v) and v >= 0 for v in size)
-    ):
-        raise _refuse("HostConfig.ConsoleSize", "[height, width] of two integers >= 0", size)
+    _check_console_size("HostConfig.ConsoleSize", hc.get("ConsoleSize"))
     resources_check.validate(resources_of(hc))
 
 
@@ -310,11 +306,14 @@ EXEC_FIELDS: dict[str, Check] = {
 
 def check_exec(body: dict[str, Any]) -> None:
     _check_fields("", body, EXEC_FIELDS)
-    size = body.get("ConsoleSize")
+    _check_console_size("ConsoleSize", body.get("ConsoleSize"))
+
+
+def _check_console_size(field: str, size: Any) -> None:
     if size is not None and not (
         isinstance(size, list) and len(size) == 2 and all(is_int(v) and v >= 0 for v in size)
     ):
-        raise _refuse("ConsoleSize", "[height, width] of two integers >= 0", size)
+        raise _refuse(field, "[height, width] of two integers >= 0", size)
 
 
 VOLUME_FIELDS: dict[str, Check] = {
