@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.containers.model import parse_rfc3339
 from engine.streamframe import frame
+from engine.timefmt import parse_rfc3339
 
 STREAMS = {"stdin": 0, "stdout": 1, "stderr": 2}
 POLL_SECONDS = 0.1

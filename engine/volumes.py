@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomicfile import read_json, write_json
-from engine.containers.model import now_rfc3339
 from engine.diskusage import du
 from engine.errors import Conflict, InvalidParameter, NotFound
+from engine.timefmt import now_rfc3339
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 META = "volume.json"

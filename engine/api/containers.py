@@ -17,10 +17,11 @@ from engine.api.http import HijackReply, Reply, Request, Router, StreamReply
 from engine.api.streams import pump_socket
 from engine.containers import filters as filters_mod
 from engine.containers import views
-from engine.containers.model import Container, parse_rfc3339
+from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.containers.wait import check_condition
 from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified
+from engine.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon

@@ -21,6 +21,7 @@ from engine.containers import views
 from engine.containers.status import Status
 from engine.diskusage import du
 from engine.errors import EngineError, InvalidParameter
+from engine.images.manifest import default_platform
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
@@ -56,7 +57,7 @@ def register(router: Router, d: Daemon) -> None:
                             "ApiVersion": API_VERSION,
                             "MinAPIVersion": MIN_API_VERSION,
                             "Os": "linux",
-                            "Arch": _arch(),
+                            "Arch": default_platform().architecture,
                             "KernelVersion": uname.release,
                         },
                     }
@@ -67,7 +68,7 @@ def register(router: Router, d: Daemon) -> None:
                 "GitCommit": "",
                 "GoVersion": "python" + platform.python_version(),
                 "Os": "linux",
-                "Arch": _arch(),
+                "Arch": default_platform().architecture,
                 "KernelVersion": uname.release,
                 "BuildTime": "",
             },
@@ -196,11 +197,6 @@ def _image_diff_ids(d: Daemon, image_id: str) -> list[str]:
         return d.images.get(image_id).diff_ids
     except EngineError:
         return []  # removed with --force while a container still uses it
-
-
-def _arch() -> str:
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
 def _mem_total() -> int:

@@ -19,10 +19,11 @@ from typing import Any
 
 from engine.containers import copyup
 from engine.containers.hostfiles import write_host_files
-from engine.containers.model import Container, now_rfc3339
+from engine.containers.model import Container
 from engine.containers.mounts import MountPlan, plan_mounts
 from engine.errors import EngineError, InvalidParameter, NotFound
 from engine.runtime.spec import ContainerSpec, Mount, Resources
+from engine.timefmt import now_rfc3339
 from engine.volumes import ANONYMOUS_LABEL, VolumeStore
 
 NETWORK_MODES = ("default", "bridge", "none", "host", "")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from engine.containers.model import Container, parse_rfc3339
+from engine.containers.model import Container
 from engine.errors import InvalidParameter
+from engine.timefmt import parse_rfc3339
 
 AncestorCheck = Callable[[Container, str], bool]
 Lookup = Callable[[str], Container]  # name or id -> container; raises NotFound

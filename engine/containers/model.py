@@ -10,29 +10,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from engine.containers.status import Status
 from engine.runtime.spec import ContainerSpec, ExitStatus
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_rfc3339(text: str) -> float:
-    """Seconds since the epoch; 0 for Docker's zero time or anything unparsable."""
-    if not text or text.startswith("0001-"):
-        return 0.0
-    base, _, frac = text.rstrip("Z").partition(".")
-    try:
-        moment = datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return 0.0
-    return moment.timestamp() + (float(f"0.{frac}") if frac.isdigit() else 0.0)
+from engine.timefmt import ZERO_TIME, now_rfc3339
 
 
 @dataclass

@@ -10,10 +10,11 @@ import logging
 import shutil
 from typing import TYPE_CHECKING
 
-from engine.containers.model import Container, now_rfc3339
+from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.errors import Conflict, EngineError, NotModified
 from engine.runtime.shim_client import ExecFailed, ShimHandle
+from engine.timefmt import now_rfc3339
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager

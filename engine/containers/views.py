@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.containers.model import Container, parse_rfc3339
+from engine.containers.model import Container
 from engine.containers.status import Status
+from engine.timefmt import parse_rfc3339
 
 
 def inspect(c: Container) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from engine.images.blobstore import BlobStore, split_digest
 from engine.images.layers import diff_id_of
 from engine.images.reference import Reference, parse
 from engine.images.unpack import extract_layer
+from engine.timefmt import now_rfc3339
 
 InUse = Callable[[str], "bool | str"]
 Progress = Callable[[str, str], None]
@@ -68,10 +68,6 @@ class Image:
 
 
 _ImageList = list[Image]
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _short(image_id: str) -> str:
@@ -175,7 +171,7 @@ class ImageStore:
                 "diff_ids": diff_ids,
                 "layer_blobs": list(layer_blobs),
                 "layer_sizes": sizes,
-                "last_tag_time": _now() if keys else "",
+                "last_tag_time": now_rfc3339() if keys else "",
             }
             with self._lock:
                 old = self._records.get(image_id)
@@ -368,7 +364,7 @@ class ImageStore:
             self._touch_tag_time(image_id)
 
     def _touch_tag_time(self, image_id: str) -> None:
-        record = dict(self._records[image_id], last_tag_time=_now())
+        record = dict(self._records[image_id], last_tag_time=now_rfc3339())
         atomicfile.write_json(self._imagedb / f"{split_digest(image_id)}.json", record)
         self._records[image_id] = record
 
