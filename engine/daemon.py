@@ -61,6 +61,7 @@ class Daemon:
             opts.cgroup_parent,
         )
         self.execs = ExecStore(self.cgroups)
+        self.containers.on_removed.append(self.execs.forget_container)
         self.started = threading.Event()
 
     def serve(self) -> None:

@@ -19,8 +19,8 @@ from engine.containers import filters as filters_mod
 from engine.containers import views
 from engine.containers.model import Container
 from engine.containers.status import Status
-from engine.containers.wait import check_condition
-from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified
+from engine.containers.wait import check_condition, known_id
+from engine.errors import Conflict, EngineError, InvalidParameter, NotModified
 from engine.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -99,13 +99,8 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(204)
 
     def wait(req: Request) -> StreamReply:
-        cid = req.params["id"]
+        cid = known_id(mgr, req.params["id"])  # a 404 before any header is sent
         condition = req.arg("condition")
-        try:
-            cid = mgr.store.get(cid).id
-        except NotFound:
-            if cid not in mgr.removed:
-                raise
         check_condition(condition)
 
         def result() -> Iterator[bytes]:
@@ -118,7 +113,6 @@ def register(router: Router, d: Daemon) -> None:
 
     def remove(req: Request) -> Reply:
         mgr.remove(get(req), force=req.flag("force"), volumes=req.flag("v"))
-        d.execs.forget_container(req.params["id"])
         return Reply(204)
 
     def rename(req: Request) -> Reply:

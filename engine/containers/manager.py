@@ -57,6 +57,8 @@ class ContainerManager:
         self.exits: dict[str, int] = {}  # cid -> exit sequence number, for waiters
         self.removed: OrderedDict[str, int] = OrderedDict()  # cid -> last exit code
         self.monitor = ExitMonitor(lambda cid: exits.on_exit(self, cid))
+        # Called with each removed container's id, however it went (rm, --rm, prune).
+        self.on_removed: list[Callable[[str], None]] = []
         self.empty_layer = store.root.parent / "empty-layer"
         self.empty_layer.mkdir(parents=True, exist_ok=True)
 

@@ -47,6 +47,8 @@ def remove(m: ContainerManager, c: Container, force: bool, volumes: bool) -> Non
             while len(m.removed) > REMEMBER_REMOVED:
                 m.removed.popitem(last=False)
             m.changed.notify_all()
+    for hook in m.on_removed:
+        hook(c.id)
     m.event(c, "destroy")
 
 

@@ -22,15 +22,24 @@ def check_condition(condition: str) -> None:
         )
 
 
+def known_id(m: ContainerManager, ref: str) -> str:
+    """The id to wait on: a container's, or one just removed (a fast `run --rm`)."""
+    try:
+        return m.store.get(ref).id
+    except NotFound:
+        if ref in m.removed:
+            return ref
+        raise
+
+
 def wait(m: ContainerManager, cid: str, condition: str) -> int:
     """Block until the condition holds; returns the exit code Docker reports."""
     check_condition(condition)
+    cid = known_id(m, cid)
     try:
         c = m.store.get(cid)
     except NotFound:
-        if cid in m.removed:  # removed before this wait arrived (a fast `run --rm`)
-            return m.removed[cid]
-        raise
+        return m.removed[cid]  # known_id found it among the removed
     seq = m.exits.get(c.id, 0)
     with m.changed:
         while not _holds(m, c, condition, seq):

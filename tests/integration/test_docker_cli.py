@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_process import EngineProcess, wait_for
+from tests.engine_process import EngineProcess, api_call, wait_for
 from tests.ptyio import pty_session
 
 
@@ -244,3 +244,12 @@ def test_info_and_system_df(eng: EngineProcess) -> None:
     finally:
         eng.docker("rm", "-f", "sized")
         eng.docker("volume", "rm", "dfvol")
+
+
+def test_exec_records_go_with_their_container(eng: EngineProcess) -> None:
+    eng.docker("run", "-d", "--name", "execd", "busybox", "sleep", "100")
+    exec_id = eng.api("POST", "/containers/execd/exec", {"Cmd": ["true"]})["Id"]
+    assert eng.api("GET", f"/exec/{exec_id}/json")["Running"] is False
+    eng.docker("rm", "-f", "execd")  # by name, not id
+    status, body = api_call(eng.socket, "GET", f"/exec/{exec_id}/json")
+    assert status == 404 and "No such exec instance" in body["message"]
