@@ -29,6 +29,21 @@ class Mount:
 
 
 @dataclass
+class PublishedPort:
+    """A host socket the shim listens on and proxies to the container.
+
+    host_port 0 means "any free port": the shim binds it and records the port
+    it got, so the engine can report it (`docker port`, inspect, events).
+    """
+
+    proto: str  # "tcp" | "udp"
+    host_ip: str  # "127.0.0.1", "0.0.0.0", "::"
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+@dataclass
 class Resources:
     memory: int = 0  # bytes, 0 = unlimited
     memory_swap: int = 0  # bytes, 0 = same as memory, -1 = unlimited
@@ -57,6 +72,10 @@ class ContainerSpec:
     stdin_once: bool = False
     mounts: list[Mount] = field(default_factory=list)
     network_mode: str = "none"  # "none" (own netns, lo only), "host"
+    # Join this prepared network namespace (bridge networks, container:<id>)
+    # instead of making an empty one; "" = network_mode decides.
+    netns_path: str = ""
+    ports: list[PublishedPort] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
@@ -84,6 +103,7 @@ class ContainerSpec:
         data = dict(data)
         data["mounts"] = [Mount(**m) for m in data.get("mounts", [])]
         data["resources"] = Resources(**data.get("resources", {}))
+        data["ports"] = [PublishedPort(**p) for p in data.get("ports", [])]
         return cls(**data)
 
 
