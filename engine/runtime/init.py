@@ -52,11 +52,26 @@ RLIMITS = {
 
 
 def namespace_flags(spec: ContainerSpec) -> int:
-    """Every namespace but the cgroup one, which must wait until we are in our cgroup."""
+    """Every namespace but the cgroup one, which must wait until we are in our cgroup,
+    and the network one when we join a prepared one (see `join_network`)."""
     flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
-    if spec.network_mode != "host":
+    if spec.network_mode != "host" and not spec.netns_path:
         flags |= CLONE_NEWNET
     return flags
+
+
+def join_network(spec: ContainerSpec, sc: Syscalls) -> None:
+    """Enter the network namespace the engine prepared (bridge networks: veths already
+    plugged in; `container:<id>`: the other container's), so the process starts with its
+    addresses in place. Before the mount namespace: the netns file is a host path, and
+    sysfs mounted later must show this namespace's interfaces."""
+    if not spec.netns_path or spec.network_mode == "host":
+        return
+    fd = sc.open_file(spec.netns_path)
+    try:
+        sc.setns(fd, CLONE_NEWNET)
+    finally:
+        sc.close(fd)
 
 
 def prepare_filesystem(spec: ContainerSpec, sc: Syscalls) -> None:
@@ -65,6 +80,7 @@ def prepare_filesystem(spec: ContainerSpec, sc: Syscalls) -> None:
     Runs while the shim is still moving us into our cgroup (see `run`): no
     step here depends on which cgroup we are in.
     """
+    join_network(spec, sc)
     sc.unshare(namespace_flags(spec))
     # UTS is ours now: naming it cannot touch the host.
     sc.sethostname(spec.hostname or spec.id[:12])

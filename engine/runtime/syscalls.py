@@ -81,6 +81,7 @@ class Syscalls(Protocol):
     def symlink(self, target: str, path: str) -> None: ...
     def chdir(self, path: str) -> None: ...
     def open_dir(self, path: str) -> int: ...
+    def open_file(self, path: str) -> int: ...
     def fchdir(self, fd: int) -> None: ...
     def close(self, fd: int) -> None: ...
     def chroot(self, path: str) -> None: ...
@@ -177,6 +178,9 @@ class LinuxSyscalls:
 
     def open_dir(self, path: str) -> int:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def open_file(self, path: str) -> int:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
     def fchdir(self, fd: int) -> None:
         os.fchdir(fd)
@@ -280,6 +284,10 @@ class RecordingSyscalls:
 
     def open_dir(self, path: str) -> int:
         self.calls.append(("open_dir", path))
+        return 100 + len(self.calls)
+
+    def open_file(self, path: str) -> int:
+        self.calls.append(("open_file", path))
         return 100 + len(self.calls)
 
     def fchdir(self, fd: int) -> None:

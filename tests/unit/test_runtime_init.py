@@ -68,6 +68,24 @@ def test_privileged_skips_masks_and_host_network_binds_sys() -> None:
     assert sys_mount[1] == "/sys" and sys_mount[4] & MS_BIND
 
 
+def test_prepared_netns_is_joined_before_any_unshare() -> None:
+    sc = RecordingSyscalls()
+    init.prepare_filesystem(paper_spec(netns_path="/run/dy/netns/abc"), sc)
+    assert sc.calls[:3] == [
+        ("open_file", "/run/dy/netns/abc"),
+        ("setns", 101, CLONE_NEWNET),
+        ("close", 101),
+    ]
+    unshare = next(c for c in sc.calls if c[0] == "unshare")
+    assert unshare[1] & CLONE_NEWNS and not unshare[1] & CLONE_NEWNET
+
+
+def test_host_network_ignores_a_netns_path() -> None:
+    sc = RecordingSyscalls()
+    init.prepare_filesystem(paper_spec(network_mode="host", netns_path="/x"), sc)
+    assert "setns" not in sc.names()
+
+
 def test_readonly_rootfs_is_the_last_mount() -> None:
     sc = RecordingSyscalls()
     init.prepare_filesystem(paper_spec(readonly_rootfs=True), sc)
