@@ -41,6 +41,7 @@ class PublishedPort:
     host_port: int
     container_ip: str
     container_port: int
+    host_port_end: int = 0  # > host_port: bind the first free port of host_port..host_port_end
 
 
 @dataclass
