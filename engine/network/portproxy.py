@@ -121,8 +121,14 @@ class PortProxy:
 
     def serve(self) -> None:
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._thread = threading.Thread(target=self._loop, name="portproxy", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._loop, name="portproxy", daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            raise
+        self._thread = thread
 
     def close(self) -> None:
         """Stop listening and end every live connection (the container is gone)."""
@@ -135,7 +141,6 @@ class PortProxy:
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
             self._thread.join(5)
-            os.close(self._wake_r)
             os.close(self._wake_w)
         else:
             self._close_listeners()
@@ -163,6 +168,7 @@ class PortProxy:
             self._expire(sel, float("inf"))
             sel.close()
             self._close_listeners()
+            os.close(self._wake_r)
 
     def _ready(self, sel: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
         data = key.data

@@ -4,7 +4,10 @@ It outlives the daemon (detached: own session, reparented to init), so a
 daemon restart or crash never kills a container (live-restore). It is the
 parent of the container's PID 1, owns the container's stdio (pipes, or the
 pty master), writes the json-file log, serves STATE_DIR/shim.sock and records
-STATE_DIR/exit.json when the container ends. Single-threaded, poll-driven.
+STATE_DIR/exit.json when the container ends. Poll-driven in one thread; only
+published ports add threads (engine/network/portproxy.py): their listeners are
+bound before the container exists, recorded in STATE_DIR/ports.json, and
+closed the moment the container exits.
 
 Socket protocol (one text line from the client, then per command):
   "attach I O E\\n"  -> "ok\\n", then output (Docker frames unless tty); client
@@ -35,11 +38,14 @@ from engine.streamframe import frame
 
 if TYPE_CHECKING:
     from engine.cgroups.manager import CgroupManager
+    from engine.network.portproxy import PortProxy
+    from engine.runtime.syscalls import LinuxSyscalls
 
 SOCK = "shim.sock"
 SPEC = "spec.json"
 EXIT = "exit.json"
 INFO = "shim.json"
+PORTS = "ports.json"
 CLIENT_BUFFER_LIMIT = 8 * 1024 * 1024
 DRAIN_SECONDS = 2.0
 
@@ -83,6 +89,7 @@ class Shim:
         self.pidfd = -1
         self.drain_until = 0.0
         self.cgroups: CgroupManager | None = None
+        self.proxy: PortProxy | None = None
 
     # -- start ---------------------------------------------------------------
     def start(self) -> None:
@@ -94,6 +101,7 @@ class Shim:
         "joined" before it enters its cgroup namespace and long before exec.
         """
         spec = self.spec
+        self._bind_ports()  # first: a taken port fails the start before anything is made
         child_stdio, keep = self._make_stdio()
         from engine.runtime.syscalls import CLONE_NEWPID, LinuxSyscalls
 
@@ -115,6 +123,8 @@ class Shim:
                 os._exit(1)
         self.pid = pid
         self.chan = parent
+        if self.proxy is not None:
+            _threads_allowed_again(sc)
         child.close()
         for fd in set(child_stdio):
             os.close(fd)
@@ -154,6 +164,22 @@ class Shim:
         _write_json_atomic(
             os.path.join(self.dir, INFO), f'{{"shim_pid": {os.getpid()}, "pid": {pid}}}'
         )
+        if self.proxy is not None:
+            self.proxy.serve()
+
+    def _bind_ports(self) -> None:
+        """Open the published ports and record the ones the kernel chose for port 0."""
+        if not self.spec.ports:
+            return
+        import json
+        from dataclasses import asdict
+
+        from engine.network.portproxy import PortProxy
+
+        proxy = PortProxy(self.spec.ports)
+        bound = proxy.bind()
+        self.proxy = proxy
+        _write_json_atomic(os.path.join(self.dir, PORTS), json.dumps([asdict(p) for p in bound]))
 
     def _make_stdio(self) -> tuple[list[int], dict[int, int]]:
         """(child's fds 0,1,2; our read ends -> stream). A tty's pty comes later."""
@@ -246,6 +272,8 @@ class Shim:
             return
         self.status = status
         os.close(self.pidfd)
+        if self.proxy is not None:  # before exit.json: a stopped container's ports are closed
+            self.proxy.close()
         self.drain_until = time.monotonic() + DRAIN_SECONDS
 
     # -- container output / input -------------------------------------------
@@ -450,6 +478,22 @@ class Shim:
         self.clients.clear()
 
 
+def _threads_allowed_again(sc: LinuxSyscalls) -> None:
+    """Point our children's PID namespace back at our own, now that the init exists.
+
+    After unshare(CLONE_NEWPID) Linux refuses to create threads (EINVAL) while
+    the namespace for children differs from the caller's own, and the proxy of
+    published ports runs in threads. The shim forks no other child.
+    """
+    from engine.runtime.syscalls import CLONE_NEWPID
+
+    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.setns(fd, CLONE_NEWPID)
+    finally:
+        os.close(fd)
+
+
 def _early_error(chan: socket.socket) -> str:
     """The reason an init sent before dying, if it has (does not wait)."""
     try:
@@ -535,6 +579,8 @@ def run(state_dir: str, ready_fd: int) -> None:
     except BaseException as e:  # report every setup failure to the launcher
         if shim.cgroups is not None:  # before reporting: the caller may check at once
             _remove_cgroup(shim.cgroups, shim.spec.id)
+        if shim.proxy is not None:  # so is a port: a retry may bind it at once
+            shim.proxy.close()
         _report(ready_fd, f"error {e}")
         os._exit(1)
     _report(ready_fd, f"ok {shim.pid}")

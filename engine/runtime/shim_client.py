@@ -22,7 +22,7 @@ from engine import atomicfile
 from engine.cgroups.manager import detect
 from engine.cgroups.procs import warm_attach
 from engine.errors import EngineError
-from engine.runtime.spec import ContainerSpec, ExitStatus
+from engine.runtime.spec import ContainerSpec, ExitStatus, PublishedPort
 
 # The directory holding the `engine` package, put on the shim's sys.path
 # because it runs with -S -E (no site, no environment) to start fast.
@@ -62,7 +62,7 @@ class ShimHandle:
         made = _make_cgroup(spec)
         warm_attach()  # the shim's cgroup join then need not wait a grace period of its own
         state_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("exit.json", "shim.json", "shim.sock"):
+        for stale in ("exit.json", "shim.json", "shim.sock", "ports.json"):
             (state_dir / stale).unlink(missing_ok=True)
         # Runtime state under the exec root: needed only while the machine is up.
         atomicfile.write_json(state_dir / "spec.json", spec.to_json(), mode=0o600, durable=False)
@@ -175,6 +175,14 @@ class ShimHandle:
             a, b = socket.socketpair()
             b.close()
             return a
+
+    def ports(self) -> list[PublishedPort]:
+        """The published ports as the shim bound them (a free port chosen for 0)."""
+        try:
+            data = atomicfile.read_json(self.state_dir / "ports.json")
+            return [PublishedPort(**p) for p in data]
+        except (OSError, ValueError, TypeError):
+            return []
 
     def exit_status(self) -> ExitStatus | None:
         try:
