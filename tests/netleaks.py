@@ -19,7 +19,6 @@ to some Dockyard engine (any of them may have ended meanwhile).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import shutil
 import subprocess
@@ -27,9 +26,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.network.datapath import veth_name
+from engine.network.firewall_common import chain_tag
+from engine.network.manager import DEFAULT_BRIDGE, bridge_device, firewall_table
 from tests.engine_process import EngineProcess, api_call
 
-DEFAULT_BRIDGE = "dockyard0"
 # Names every Dockyard engine uses: bridges dy-<id>, veths dyv<hash>, the default dockyard0.
 DOCKYARD_NAME = re.compile(r"\bdy(v[0-9a-f]{11}|-[0-9a-f]{12})\b|dockyard")
 
@@ -92,11 +93,6 @@ class HostState:
         }
 
 
-def veth_name(container_id: str, network_id: str) -> str:
-    """The engine's host-side veth name for one container on one network."""
-    return "dyv" + hashlib.sha256((container_id + network_id).encode()).hexdigest()[:11]
-
-
 @dataclass
 class Owner:
     """The names one engine owns, learnt while it runs."""
@@ -110,7 +106,11 @@ class Owner:
 
     def __post_init__(self) -> None:
         argv = self.engine.argv()
-        self.bridges.add(argv[argv.index("--bridge") + 1] if "--bridge" in argv else DEFAULT_BRIDGE)
+        bridge = argv[argv.index("--bridge") + 1] if "--bridge" in argv else DEFAULT_BRIDGE
+        table = firewall_table(bridge)
+        self.bridges.add(bridge)
+        # nft: the table's own name; iptables: the chains named after it.
+        self.tables |= {table, f"DOCKYARD-{chain_tag(table)}-"}
 
     def add_container(self, cid: str) -> None:
         self.container_ids.add(cid.strip())
@@ -138,7 +138,7 @@ class Owner:
         assert isinstance(options, dict)
         name = options.get("com.docker.network.bridge.name")
         if net.get("Name") != "bridge":
-            self.bridges.add(str(name or f"dy-{nid[:12]}"))
+            self.bridges.add(str(name or bridge_device(nid)))
         elif name:
             self.bridges.add(str(name))
         ipam = net.get("IPAM") or {}
