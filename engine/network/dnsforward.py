@@ -4,7 +4,7 @@ The server's one thread serves every container, so a slow upstream must never
 hold it: a query is sent, remembered under a fresh random id, and answered when
 the reply arrives or its deadline passes (then the next upstream is tried, and
 after the last one the client gets SERVFAIL). Replies are accepted only from
-the upstream the query went to, with the id and question it was sent with.
+an upstream the query went to, with the id and question it was sent with.
 
 UDP queries go out on one socket per address family; TCP queries get their own
 connection, so a client that fell back to TCP for a large answer gets it whole.
@@ -193,10 +193,10 @@ class Forwarder:
         p = self._pending.get(uid)
         if p is None or p.tcp != tcp or not flags & dnswire.QR:
             return
-        host, want_port = p.upstreams[p.attempt]
-        asked = p.query.questions[0]
-        if not _same_host(source, host) or port != want_port:
+        tried = p.upstreams[: p.attempt + 1]  # a slow one's late answer is as good
+        if not any(_same_host(source, host) and port == want for host, want in tried):
             return
+        asked = p.query.questions[0]
         if (question.name.lower(), question.qtype, question.qclass) != (
             asked.name.lower(),
             asked.qtype,
