@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.containers import copyup
+from engine.containers import copyup, health
 from engine.containers.hostfiles import write_host_files
 from engine.containers.model import Container
 from engine.containers.mounts import MountPlan, plan_mounts
@@ -204,6 +204,11 @@ def merged_config(
     for key in ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"):
         cfg[key] = bool(body.get(key, False))
     cfg.setdefault("Domainname", "")
+    healthcheck = health.merge(body.get("Healthcheck"), image_config.get("Healthcheck"))
+    if healthcheck is None:
+        cfg.pop("Healthcheck", None)
+    else:
+        cfg["Healthcheck"] = healthcheck
     if cfg["WorkingDir"] and not str(cfg["WorkingDir"]).startswith("/"):
         raise InvalidParameter(
             f"the working directory '{cfg['WorkingDir']}' is invalid, "
@@ -297,6 +302,7 @@ def build(
     if not isinstance(body.get("HostConfig") or {}, dict):
         raise InvalidParameter("HostConfig must be a JSON object")
     hc = normalise_host_config(body.get("HostConfig") or {})
+    health.validate(body.get("Healthcheck"))
     cid = secrets.token_hex(32)
     args = resolve_args(body, image_config)
     config = merged_config(body, image_config, cid, args)

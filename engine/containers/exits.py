@@ -48,6 +48,7 @@ def on_exit(m: ContainerManager, cid: str) -> None:
 def _record(m: ContainerManager, c: Container) -> tuple[ExitStatus, bool]:
     """Record the exit (lock held); returns it and whether the policy restarts the container."""
     shim = m.shims.pop(c.id, None)
+    m.health.unwatch(c)
     status = (shim.wait(10) if shim else None) or ExitStatus(
         255, error="the container's supervisor ended without recording an exit status"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from engine.containers import health
 from engine.containers.model import Container
 from engine.errors import InvalidParameter
 from engine.timefmt import parse_rfc3339
@@ -36,6 +37,12 @@ def check_statuses(filters: dict[str, list[str]]) -> dict[str, list[str]]:
         if status not in _STATUSES:
             raise InvalidParameter(
                 f"invalid filter 'status={status}': use one of {', '.join(sorted(_STATUSES))}"
+            )
+    for value in filters.get("health", []):
+        if value not in health.FILTER_VALUES:
+            raise InvalidParameter(
+                f"Unrecognised filter value for health: {value}: "
+                f"use one of {', '.join(health.FILTER_VALUES)}"
             )
     return filters
 
@@ -79,6 +86,7 @@ def matcher(
         "volume": lambda c, v: any(
             m.get("Name") == v or m.get("Destination") == v for m in c.mounts
         ),
+        "health": lambda c, v: health_status(c) == v,
     }
 
     def ok(c: Container) -> bool:
@@ -94,6 +102,11 @@ def matcher(
         return True
 
     return ok
+
+
+def health_status(c: Container) -> str:
+    """What `--filter health=` matches: the last status, or "none" without a healthcheck."""
+    return c.state.health.status if c.state.health is not None else health.NO_HEALTHCHECK
 
 
 PRUNE_KEYS = {"label", "label!", "until"}

@@ -22,6 +22,7 @@ from engine.cgroups.manager import CgroupManager
 from engine.containers import attach, exits, names, recovery, remove, start, stop, wait
 from engine.containers import create as create_mod
 from engine.containers.attach import PendingAttach
+from engine.containers.healthcheck_monitor import HealthMonitor
 from engine.containers.model import Container
 from engine.containers.monitor import ExitMonitor
 from engine.containers.status import Status
@@ -59,6 +60,8 @@ class ContainerManager:
         self.monitor = ExitMonitor(lambda cid: exits.on_exit(self, cid))
         # Called with each removed container's id, however it went (rm, --rm, prune).
         self.on_removed: list[Callable[[str], None]] = []
+        self.health = HealthMonitor(self)
+        self.on_removed.append(self.health.forget)
         self.empty_layer = store.root.parent / "empty-layer"
         self.empty_layer.mkdir(parents=True, exist_ok=True)
 
@@ -175,6 +178,7 @@ class ContainerManager:
     def shutdown(self) -> None:
         """Leave containers running (live-restore); release clients waiting on them."""
         self.monitor.stop()
+        self.health.stop()
         for waiting in self.pending.values():
             for p in waiting:
                 p.ready.set()

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.containers.health import Health
 from engine.containers.status import Status
 from engine.runtime.spec import ContainerSpec, ExitStatus
 from engine.timefmt import ZERO_TIME, now_rfc3339
@@ -26,9 +27,10 @@ class State:
     oom_killed: bool = False
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    health: Health | None = None  # only for a container with a healthcheck that has started
 
     def to_docker(self) -> dict[str, Any]:
-        return {
+        view: dict[str, Any] = {
             "Status": self.status.value,
             "Running": self.status in (Status.RUNNING, Status.PAUSED),
             "Paused": self.status is Status.PAUSED,
@@ -41,6 +43,9 @@ class State:
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
         }
+        if self.health is not None:
+            view["Health"] = self.health.to_docker()
+        return view
 
     def record_exit(self, exit: ExitStatus) -> None:
         self.status = Status.EXITED
@@ -104,6 +109,7 @@ class Container:
             oom_killed=st["OOMKilled"],
             started_at=st["StartedAt"],
             finished_at=st["FinishedAt"],
+            health=Health.from_record(st.get("Health")),
         )
         return cls(
             id=rec["Id"],

@@ -68,6 +68,7 @@ def _reattach(m: ContainerManager, c: Container) -> None:
             c.state.status = Status.RUNNING
         m.store.save(c)
         m.monitor.watch(c.id, shim.monitor())
+        m.health.resume(c)
         return
     status = _read_exit(m.state_dir(c)) or ExitStatus(
         255, error="the container ended while the engine was down"

@@ -61,6 +61,7 @@ def launch(m: ContainerManager, c: Container) -> None:
     m.store.save(c)
     m.shims[c.id] = shim
     m.monitor.watch(c.id, shim.monitor())
+    m.health.watch(c)
 
 
 def _record_running(c: Container, pid: int) -> None:

@@ -48,6 +48,7 @@ def stop(m: ContainerManager, c: Container, timeout: int | None, sig: str | None
             _stop_restarting(m, c)
             m.notify()
             return
+        m.health.unwatch(c)  # no check starts while the container winds down
     seq = m.exits.get(c.id, 0)
     if grace != 0:
         with contextlib.suppress(Conflict):

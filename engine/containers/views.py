@@ -113,7 +113,9 @@ def status_text(c: Container, now: float) -> str:
     st = c.state
     if st.status in (Status.RUNNING, Status.PAUSED):
         text = f"Up {human_duration(now - parse_rfc3339(st.started_at))}"
-        return text + " (Paused)" if st.status is Status.PAUSED else text
+        if st.status is Status.PAUSED:
+            return text + " (Paused)"
+        return f"{text} ({st.health.text()})" if st.health is not None else text
     if st.status is Status.RESTARTING:
         return (
             f"Restarting ({st.exit_code}) {human_duration(now - parse_rfc3339(st.finished_at))} ago"

@@ -1,0 +1,183 @@
+"""The healthcheck scheduler: one thread with a heap of due times, checks on a small pool.
+
+One thread for every container keeps a thousand idle containers from costing
+a thousand sleeping threads; running the checks on a pool means a check that
+waits for its timeout never delays another container's. Each watch has a
+token: stopping or restarting a container replaces it, so a due time or a
+result left from an earlier run is dropped rather than applied to the new one.
+Results are saved with the record (under the container's lock) and a status
+change is published as Docker's `health_status: healthy|unhealthy` event.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.containers import healthcheck_probe
+from engine.containers.health import (
+    NS,
+    UNHEALTHY,
+    Health,
+    HealthConfig,
+    effective,
+    next_interval_ns,
+)
+from engine.containers.model import Container
+from engine.containers.status import Status
+from engine.errors import NotFound
+from engine.timefmt import parse_rfc3339
+
+if TYPE_CHECKING:
+    from engine.containers.manager import ContainerManager
+
+log = logging.getLogger("engine.containers")
+
+WORKERS = 4
+
+
+@dataclass(order=True)
+class _Due:
+    at: float  # time.monotonic()
+    seq: int
+    cid: str = field(compare=False)
+    token: int = field(compare=False)
+
+
+class HealthMonitor:
+    def __init__(self, m: ContainerManager) -> None:
+        self._m = m
+        self._cond = threading.Condition()
+        self._heap: list[_Due] = []
+        self._tokens: dict[str, int] = {}  # cid -> token of its current watch
+        self._seq = itertools.count(1)
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="health")
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # -- hooks the verbs call ----------------------------------------------------------
+
+    def watch(self, c: Container) -> None:
+        """A container just started (lock held): its health begins again at starting."""
+        cfg = effective(c.config.get("Healthcheck"))
+        if cfg is None:
+            return
+        if c.state.health is None:
+            c.state.health = Health()
+        c.state.health.restart()
+        self._m.store.save(c)
+        self._begin(c, cfg)
+
+    def resume(self, c: Container) -> None:
+        """A running container found again after an engine restart keeps its health."""
+        cfg = effective(c.config.get("Healthcheck"))
+        if cfg is None:
+            return
+        if c.state.health is None:
+            c.state.health = Health()
+            self._m.store.save(c)
+        self._begin(c, cfg)
+
+    def unwatch(self, c: Container) -> None:
+        """The container stops (lock held): no more checks; the caller saves the record.
+
+        As Docker, a stopped monitor leaves the status unhealthy."""
+        with self._cond:
+            watched = self._tokens.pop(c.id, None) is not None
+        if watched and c.state.health is not None:
+            c.state.health.status = UNHEALTHY
+
+    def forget(self, cid: str) -> None:
+        with self._cond:
+            self._tokens.pop(cid, None)
+
+    def stop(self) -> None:
+        """Engine shutdown: no new checks; one already running ends at its timeout."""
+        with self._cond:
+            self._stopped = True
+            self._tokens.clear()
+            self._cond.notify_all()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- scheduling --------------------------------------------------------------------
+
+    def _begin(self, c: Container, cfg: HealthConfig) -> None:
+        assert c.state.health is not None
+        with self._cond:
+            if self._stopped:
+                return
+            token = next(self._seq)
+            self._tokens[c.id] = token
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="health", daemon=True)
+                self._thread.start()
+        self._schedule(c.id, token, next_interval_ns(cfg, c.state.health, _since_start(c)))
+
+    def _schedule(self, cid: str, token: int, delay_ns: int) -> None:
+        with self._cond:
+            if self._tokens.get(cid) != token:
+                return
+            due = _Due(time.monotonic() + delay_ns / NS, next(self._seq), cid, token)
+            heapq.heappush(self._heap, due)
+            self._cond.notify()
+
+    def _current(self, cid: str, token: int) -> bool:
+        with self._cond:
+            return self._tokens.get(cid) == token
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                left = self._heap[0].at - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                due = heapq.heappop(self._heap)
+                if self._tokens.get(due.cid) == due.token:
+                    self._pool.submit(self._check, due.cid, due.token)
+
+    # -- one check -----------------------------------------------------------------------
+
+    def _check(self, cid: str, token: int) -> None:
+        try:
+            c = self._m.store.get(cid)
+        except NotFound:
+            self.forget(cid)
+            return
+        cfg = effective(c.config.get("Healthcheck"))
+        if cfg is None or c.state.health is None:
+            return
+        try:
+            if c.state.status is Status.RUNNING:  # a paused container's check is skipped
+                self._probe(c, cfg, token)
+        except Exception:
+            log.exception("healthcheck of %s failed to run", c.short_id)
+        self._schedule(cid, token, next_interval_ns(cfg, c.state.health, _since_start(c)))
+
+    def _probe(self, c: Container, cfg: HealthConfig, token: int) -> None:
+        procs = self._m.cgroups.procs_files(c.id)
+        result = healthcheck_probe.run(c.state.pid, c.spec, procs, cfg)
+        with c.lock:
+            health = c.state.health
+            if health is None or not self._current(c.id, token):
+                return  # stopped or restarted while the check ran
+            since = (parse_rfc3339(result.start) - parse_rfc3339(c.state.started_at)) * NS
+            changed = health.record(result, cfg, since < cfg.start_period)
+            self._m.store.save(c)
+            status = health.status
+        if changed:
+            self._m.event(c, f"health_status: {status}")
+
+
+def _since_start(c: Container) -> int:
+    """Nanoseconds since the container started (its start period counts from there)."""
+    return int((time.time() - parse_rfc3339(c.state.started_at)) * NS)
