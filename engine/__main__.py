@@ -39,6 +39,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         help="registry host:port to reach over plain HTTP (localhost is always allowed)",
     )
+    serve.add_argument(
+        "--bridge",
+        default="dockyard0",
+        help="device of the default bridge network (at most 15 characters)",
+    )
+    serve.add_argument(
+        "--bip",
+        default="",
+        help="the default bridge's address and prefix, e.g. 172.26.0.1/16 "
+        "(default: the first free 172.17-31.0.0/16)",
+    )
+    serve.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="host address published ports bind by default (0.0.0.0 opens them to the network)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -67,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         exec_root=exec_root,
         cgroup_parent=args.cgroup_parent,
         insecure_registries=args.insecure_registry,
+        bridge=args.bridge,
+        bip=args.bip,
+        host_ip=args.ip,
     )
     try:
         daemon = Daemon(opts)

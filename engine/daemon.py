@@ -25,6 +25,9 @@ from engine.containers.store import ContainerStore
 from engine.events import EventBus
 from engine.execs import ExecStore
 from engine.images.store import ImageStore
+from engine.network import datapath
+from engine.network.dns import EmbeddedDns
+from engine.network.manager import DEFAULT_BRIDGE, FirewallRules, NetworkManager, firewall_table
 from engine.volumes import VolumeStore
 
 log = logging.getLogger("engine")
@@ -37,6 +40,9 @@ class Options:
     exec_root: Path
     cgroup_parent: str = "dockyard"
     insecure_registries: list[str] = field(default_factory=list)
+    bridge: str = DEFAULT_BRIDGE  # the default bridge network's device
+    bip: str = ""  # its address/prefix; "" picks a free pool
+    host_ip: str = "127.0.0.1"  # where `-p 8080:80` listens: loopback unless asked
 
 
 class Daemon:
@@ -48,6 +54,15 @@ class Daemon:
         for trash in (opts.root / TRASH, opts.exec_root / TRASH):
             empty_trash(trash)  # trees a crash left half-removed
         self.events = EventBus()
+        self.networks = NetworkManager(
+            opts.root / "networks",
+            self.events,
+            datapath,
+            FirewallRules(firewall_table(opts.bridge)),
+            opts.bridge,
+            opts.bip,
+            opts.host_ip,
+        )
         self.images = ImageStore(opts.root / "images")
         self.volumes = VolumeStore(opts.root / "volumes")
         self.cgroups: CgroupManager = detect(opts.cgroup_parent)
@@ -59,12 +74,20 @@ class Daemon:
             self.cgroups,
             opts.exec_root,
             opts.cgroup_parent,
+            self.networks,
+            # The resolver is a late-bound lambda: the container manager is made after it.
+            EmbeddedDns(lambda cid, qname: self.containers.resolve_name(cid, qname)),
         )
+        # Before networks.setup(): IPAM rebuilds its allocations from the running containers.
+        self.networks.attached = self.containers.attached
+        self.containers.default_bind_ip = opts.host_ip
         self.execs = ExecStore(self.cgroups)
         self.containers.on_removed.append(self.execs.forget_container)
         self.started = threading.Event()
 
     def serve(self) -> None:
+        self.networks.setup()  # before recovery: restarted containers need their bridges
+        self.containers.dns_start()  # before recovery: it re-adds running containers' listeners
         self.containers.recover()
         server = ApiServer(self.opts.socket, build_router(self))
         stop = threading.Event()
@@ -84,7 +107,8 @@ class Daemon:
         stop.wait()
         server.shutdown()
         server.server_close()
-        self.containers.shutdown()
+        self.containers.shutdown()  # also stops the embedded DNS
+        self.networks.shutdown()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.opts.socket)
         log.info("engine stopped")

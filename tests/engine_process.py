@@ -12,10 +12,12 @@ unique cgroup parent, mounts under *this* root.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -93,6 +95,8 @@ class EngineProcess:
         self.config_dir = self.dir / "docker-config"
         self.config_dir.mkdir()
         self.cgroup_parent = cgroup_parent or f"dockyard-it-{os.getpid()}-{next(_seq)}"
+        # A default bridge of its own (<= 15 chars), so engines running at once never share one.
+        self.bridge = f"dyt{os.getpid() % 10000}{next(_seq)}"[:15]
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
@@ -123,6 +127,8 @@ class EngineProcess:
             str(self.exec_root),
             "--cgroup-parent",
             self.cgroup_parent,
+            "--bridge",
+            self.bridge,
         ]
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -251,6 +257,7 @@ class EngineProcess:
             self._kill_leftovers,
             self._cleanup_cgroups,
             self._unmount_root,
+            self._remove_network_leftovers,
         )
         for step in steps:
             with contextlib.suppress(Exception):
@@ -354,8 +361,42 @@ class EngineProcess:
         for mnt in mounts_under(self.dir):
             subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
 
+    def network_links(self) -> list[str]:
+        """Links this engine makes, named as the engine names them: its default bridge,
+        its networks' bridges (recorded under <root>/networks) and one veth per container
+        and network ("dyv" + sha256(container id + network id)[:11])."""
+        bridges, net_ids = {self.bridge}, set()
+        for record in (self.root / "networks").glob("*.json"):
+            with contextlib.suppress(Exception):
+                doc = json.loads(record.read_text())
+                net_ids.add(str(doc["id"]))
+                if doc.get("bridge"):
+                    bridges.add(str(doc["bridge"]))
+        cids = [p.name for p in (self.root / "containers").glob("*") if p.is_dir()]
+        veths = {veth_name(cid, nid) for cid in cids for nid in net_ids}
+        return sorted(bridges | veths)
+
+    def firewall_table(self) -> str:
+        """The engine's rule: table `dockyard` for bridge dockyard0, else `dockyard_<bridge>`."""
+        return "dockyard_" + re.sub(r"[^A-Za-z0-9_]", "_", self.bridge)
+
+    def _remove_network_leftovers(self) -> None:
+        """What an engine that died without cleaning up leaves: links and its nft table."""
+        present = {p.name for p in Path("/sys/class/net").iterdir()}
+        for link in self.network_links():
+            if link in present:
+                run_quiet(["ip", "link", "del", link])
+        if shutil.which("nft"):
+            table = self.firewall_table()
+            for family in ("ip", "inet", "bridge"):
+                run_quiet(["nft", "delete", "table", family, table])
+
 
 # -- helpers shared with bench/ ---------------------------------------------------------
+
+
+def veth_name(container_id: str, network_id: str) -> str:
+    return "dyv" + hashlib.sha256((container_id + network_id).encode()).hexdigest()[:11]
 
 
 def alive(pid: int) -> bool:

@@ -355,3 +355,109 @@ def filters(raw: Any, allowed: Iterable[str] | None) -> dict[str, list[str]]:
             )
         out[key] = values
     return out
+
+
+NETWORK_FIELDS: dict[str, Check] = {
+    "Name": check_str,
+    "Driver": check_str,
+    "Scope": check_str,
+    "Internal": check_bool,
+    "Attachable": check_bool,
+    "Ingress": check_bool,
+    "ConfigOnly": check_bool,
+    "EnableIPv4": check_bool,
+    "EnableIPv6": check_bool,
+    "CheckDuplicate": check_bool,
+    "Labels": check_str_map,
+    "Options": check_str_map,
+    "ConfigFrom": check_object,
+    "IPAM": check_object,
+}
+
+IPAM_FIELDS: dict[str, Check] = {
+    "Driver": check_str,
+    "Options": check_str_map,
+    "Config": check_object_list,
+}
+
+IPAM_CONFIG_FIELDS: dict[str, Check] = {
+    "Subnet": check_str,
+    "IPRange": check_str,
+    "Gateway": check_str,
+    "AuxiliaryAddresses": check_str_map,
+}
+
+NETWORK_DRIVERS = ("bridge",)
+
+
+def check_network_create(body: dict[str, Any]) -> None:
+    """A network create body: the types, then what only bridge networks on one host allow."""
+    _check_fields("", body, NETWORK_FIELDS)
+    ipam = body.get("IPAM") or {}
+    _check_fields("IPAM.", ipam, IPAM_FIELDS)
+    configs = ipam.get("Config") or []
+    for i, cfg in enumerate(configs):
+        _check_fields(f"IPAM.Config[{i}].", cfg, IPAM_CONFIG_FIELDS)
+    driver = body.get("Driver") or "bridge"
+    if driver not in NETWORK_DRIVERS:
+        raise InvalidParameter(
+            f'network driver "{driver}" is not supported: create networks with the bridge '
+            "driver (the host and none networks exist already)"
+        )
+    _refuse_network_features(body, ipam)
+    if len(configs) > 1:
+        raise InvalidParameter("a network takes one IPv4 subnet: give one --subnet")
+    if any(":" in str(cfg.get(k) or "") for cfg in configs for k in IPAM_CONFIG_FIELDS):
+        raise InvalidParameter("IPv6 is not supported: give IPv4 subnets, ranges and gateways")
+    if any(cfg.get("AuxiliaryAddresses") for cfg in configs):
+        raise InvalidParameter("auxiliary addresses (--aux-address) are not supported")
+
+
+def _refuse_network_features(body: dict[str, Any], ipam: dict[str, Any]) -> None:
+    refused = (
+        (body.get("EnableIPv6") is True, "IPv6 networks are not supported: leave out --ipv6"),
+        (body.get("EnableIPv4") is False, "a network without IPv4 is not supported"),
+        (body.get("Ingress") is True, "ingress networks need swarm mode, which is not supported"),
+        (body.get("ConfigOnly") is True, "config-only networks are not supported"),
+        (
+            bool((body.get("ConfigFrom") or {}).get("Network")),
+            "networks configured from another network (--config-from) are not supported",
+        ),
+        (
+            str(body.get("Scope") or "local") != "local",
+            f"scope {body.get('Scope')!r} is not supported: networks are local",
+        ),
+        (
+            str(ipam.get("Driver") or "default") != "default",
+            f"IPAM driver {ipam.get('Driver')!r} is not supported: use the default one",
+        ),
+        (bool(ipam.get("Options")), "IPAM driver options (--ipam-opt) are not supported"),
+    )
+    for bad, message in refused:
+        if bad:
+            raise InvalidParameter(message)
+
+
+ENDPOINT_FIELDS: dict[str, Check] = {
+    "Aliases": check_str_list,
+    "Links": check_str_list,
+    "DriverOpts": check_str_map,
+    "IPAMConfig": check_object,
+    "NetworkID": check_str,
+    "MacAddress": check_str,
+}
+
+
+def check_network_connect(body: dict[str, Any]) -> None:
+    """POST /networks/{id}/connect and /disconnect: Container, EndpointConfig, Force."""
+    check_str("Container", body.get("Container"))
+    if not body.get("Container"):
+        raise InvalidParameter("Container is missing: give the container's name or id")
+    check_bool("Force", body.get("Force"))
+    check_object("EndpointConfig", body.get("EndpointConfig"))
+    endpoint = body.get("EndpointConfig") or {}
+    _check_fields("EndpointConfig.", endpoint, ENDPOINT_FIELDS)
+    ipam = endpoint.get("IPAMConfig") or {}
+    check_str("EndpointConfig.IPAMConfig.IPv4Address", ipam.get("IPv4Address"))
+    if ipam.get("IPv6Address"):
+        raise InvalidParameter("IPv6 is not supported: leave out --ip6")

@@ -81,6 +81,11 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
     "VolumeListResponse": ("engine.api.volumes",),
     "VolumePruneResponse": ("engine.volumes",),
     "Network": ("engine.api.networks",),
+    "NetworkCreateRequest": ("engine.api.schema",),
+    "NetworkCreateResponse": ("engine.api.networks",),
+    "NetworkPruneResponse": ("engine.api.networks",),
+    "NetworkConnectRequest": ("engine.api.schema",),
+    "NetworkDisconnectRequest": ("engine.api.schema",),
 }
 
 
