@@ -448,3 +448,35 @@ def test_stop_closes_every_listener(ns: Path, upstream: Upstream, resolv_conf: P
         assert can_bind_dns(ns)
         with pytest.raises(RuntimeError):
             dns.add("c1", ns)
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_stop_leaves_no_socket_open_even_with_queries_in_flight(
+    ns: Path, resolv_conf: Path
+) -> None:
+    """A TCP upstream that accepts and never answers keeps a forward in flight at stop()."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        before = open_fds()
+        dns = EmbeddedDns(
+            resolve, upstreams=[silent.getsockname()], resolv_conf=resolv_conf, timeout=30
+        )
+        dns.start()
+        dns.add("c1", ns)
+        with client(ns, socket.SOCK_STREAM) as sock, client(ns, socket.SOCK_DGRAM) as udp:
+            data = query("example.test")
+            sock.sendall(struct.pack(">H", len(data)) + data)
+            udp.send(data)
+            silent.settimeout(10)
+            forwarded, _ = silent.accept()  # the TCP forward is in flight
+            with forwarded:
+                dns.stop()
+                assert sock.recv(1) == b""  # closed by the server, unanswered
+                forwarded.settimeout(10)
+                sent = b"".join(iter(lambda: forwarded.recv(65535), b""))  # up to the close
+                assert dnswire.parse(sent[2:]).questions == [Question("example.test", dnswire.A)]
+        assert open_fds() == before
