@@ -91,7 +91,7 @@ def test_default_bridge_shows_its_device_and_a_free_subnet(eng: EngineProcess) -
     options = view["Options"]
     assert isinstance(options, dict)
     assert options["com.docker.network.bridge.name"] == eng.bridge
-    config = view["IPAM"]["Config"]  # type: ignore[index]
+    config = view["IPAM"]["Config"]
     assert len(config) == 1 and IPv4Network(config[0]["Subnet"]).prefixlen <= 20
     assert link_exists(eng.bridge)
 
@@ -317,3 +317,38 @@ def test_sdk_create_get_list_remove(eng: EngineProcess) -> None:
             client.networks.get(name)
     finally:
         client.close()
+
+
+def test_attached_containers_show_in_inspect_and_keep_the_network(
+    eng: EngineProcess, registry_with_images: str
+) -> None:
+    image = f"{registry_with_images}/busybox"
+    eng.docker("pull", image)
+    subnet, name, ctr = free_subnet(), unique(), unique("ctr")
+    ip = str(IPv4Network(subnet).network_address + 10)
+    eng.docker("network", "create", "--subnet", subnet, name)
+    cid = eng.docker(
+        "run", "-d", "--name", ctr, "--network", name, "--ip", ip, image, "sleep", "60"
+    ).stdout.strip()
+    try:
+        attached = inspect(eng, name)["Containers"]
+        assert isinstance(attached, dict) and list(attached) == [cid]
+        entry = attached[cid]
+        assert (entry["Name"], entry["IPv4Address"], entry["MacAddress"]) == (
+            ctr,
+            f"{ip}/24",
+            ipam.mac_for(ip),
+        )
+        assert entry["EndpointID"] and entry["IPv6Address"] == ""
+        res = eng.docker("network", "rm", name, check=False)
+        assert res.returncode != 0 and "has active endpoints" in res.stderr and ctr in res.stderr
+        assert eng.api("POST", "/networks/prune")["NetworksDeleted"] == []
+        dangling = eng.docker("network", "ls", "-q", "--filter", "dangling=true").stdout.split()
+        assert str(inspect(eng, name)["Id"])[:12] not in dangling
+        eng.docker("network", "disconnect", name, ctr)
+        assert inspect(eng, name)["Containers"] == {}
+        eng.docker("network", "connect", name, ctr)
+        assert list(inspect(eng, name)["Containers"]) == [cid]
+    finally:
+        eng.docker("rm", "-f", ctr)
+    eng.docker("network", "rm", name)
