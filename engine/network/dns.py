@@ -56,6 +56,7 @@ class _Listener:
     udp: socket.socket
     tcp: socket.socket
     upstreams: list[Upstream] | None
+    forward: bool  # False: only internal networks, so nothing leaves through us
     conns: set[_Conn] = field(default_factory=set)
 
 
@@ -179,26 +180,45 @@ class EmbeddedDns:
             self._wake_w.close()
 
     def add(
-        self, container_id: str, netns_path: Path, upstreams: list[Upstream] | None = None
+        self,
+        container_id: str,
+        netns_path: Path,
+        upstreams: list[Upstream] | None = None,
+        forward: bool = True,
     ) -> None:
         """Listen on 127.0.0.11:53 in the container's netns; OSError if that cannot be done.
 
         `upstreams` (the container's --dns servers) replaces the host's for this
-        container. Adding a container again with the same netns changes nothing;
+        container. `forward=False` is for a container on internal networks only:
+        its queries would leave from the engine's netns, a way out its networks
+        deny it (Docker's CVE-2024-29018), so names not ours get REFUSED. Adding
+        a container again with the same netns only updates those two settings;
         with another netns, the old listeners are closed first.
         """
         current = self._call(lambda: self._listeners.get(container_id))
         if current is not None and current.netns_path == netns_path:
+            self._call(lambda: self._configure(current, upstreams, forward))
             return
         self.remove(container_id)
         udp, tcp = listen(netns_path)
-        entry = _Listener(container_id, netns_path, udp, tcp, upstreams)
+        entry = _Listener(container_id, netns_path, udp, tcp, upstreams, forward)
         try:
             self._call(lambda: self._register(entry))
         except BaseException:
             udp.close()
             tcp.close()
             raise
+
+    def set_forwarding(self, container_id: str, forward: bool) -> None:
+        """Allow or deny forwarding as a connect or disconnect changes whether the
+        container has a network with a way out; unknown ids are ignored."""
+
+        def update() -> None:
+            entry = self._listeners.get(container_id)
+            if entry is not None:
+                entry.forward = forward
+
+        self._call(update)
 
     def remove(self, container_id: str) -> None:
         """Close the container's listeners and TCP connections; unknown ids are fine."""
@@ -281,6 +301,9 @@ class EmbeddedDns:
         self._sel.register(entry.udp, selectors.EVENT_READ, self._udp_handler(entry))
         self._sel.register(entry.tcp, selectors.EVENT_READ, self._accept_handler(entry))
         self._listeners[entry.cid] = entry
+
+    def _configure(self, entry: _Listener, upstreams: list[Upstream] | None, forward: bool) -> None:
+        entry.upstreams, entry.forward = upstreams, forward
 
     def _drop(self, cid: str) -> None:
         entry = self._listeners.pop(cid, None)
@@ -416,6 +439,10 @@ class EmbeddedDns:
         answer = self._local(entry.cid, msg)
         if answer is not None:
             self._send(send, dnswire.encode(answer, limit))
+            return
+        if not entry.forward:
+            refused = dnswire.reply(msg, dnswire.REFUSED, recursion=False)
+            self._send(send, dnswire.encode(refused, limit))
             return
         upstreams = self._upstreams(entry)
         if not upstreams:

@@ -343,9 +343,16 @@ def udp_limit(query: Message) -> int:
     return max(UDP_LIMIT, min(opt.rclass, MAX_UDP))
 
 
-def reply(query: Message, rcode: int = NOERROR, answers: list[Record] | None = None) -> Message:
-    """An answer from us: the query's id, question and RD; RA set; OPT if the query had one."""
-    flags = QR | RA | (query.flags & RD) | (query.opcode << 11) | (rcode & 0xF)
+def reply(
+    query: Message,
+    rcode: int = NOERROR,
+    answers: list[Record] | None = None,
+    recursion: bool = True,
+) -> Message:
+    """An answer from us: the query's id, question and RD; RA unless `recursion` is off
+    (we will not forward for this client); OPT if the query had one."""
+    flags = QR | (RA if recursion else 0) | (query.flags & RD) | (query.opcode << 11)
+    flags |= rcode & 0xF
     if answers:
         flags |= AA
     additional = [Record("", OPT, EDNS_SIZE, 0, b"")] if query.edns is not None else []

@@ -375,6 +375,19 @@ def test_per_container_upstreams_override_the_default(
         assert addresses(ask_udp(ns, query("example.test"))) == ["192.0.2.1"]
 
 
+def test_a_container_on_internal_networks_only_gets_no_forwarding(
+    dns: EmbeddedDns, ns: Path, upstream: Upstream
+) -> None:
+    dns.add("c1", ns, forward=False)  # same netns: only the setting changes
+    out = ask_udp(ns, query("example.test"))
+    assert out.rcode == dnswire.REFUSED and not out.flags & dnswire.RA
+    assert addresses(ask_udp(ns, query("web"))) == ["10.89.0.2"]  # its own names still work
+    assert upstream.seen == []
+    dns.set_forwarding("c1", True)  # connected to a network with a way out
+    assert addresses(ask_udp(ns, query("example.test"))) == ["192.0.2.1"]
+    dns.set_forwarding("unknown", False)
+
+
 def test_pending_forwards_are_bounded(
     ns: Path, resolv_conf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
