@@ -103,6 +103,7 @@ class NetworkManager:
         bip: str = "",
         host_ip: str = "127.0.0.1",
     ) -> None:
+        _check_engine_options(bridge, host_ip)
         self.store = NetworkStore(root)
         self.events = events
         self.devices = devices
@@ -112,7 +113,7 @@ class NetworkManager:
         self.host_ip = host_ip
         self.attached: Attached = lambda _net_id: {}
         self._lock = threading.RLock()
-        self._nets = {n.id: n for n in self.store.load()}
+        self._nets = {n.id: n for n in self.store.load() if _usable(n)}
         self._pools: dict[str, ipam.Pool] = {}
         self._ensure_predefined()
 
@@ -151,9 +152,15 @@ class NetworkManager:
     def _bridge_layout(self, routes: list[ipam.Route]) -> ipam.Layout:
         """--bip if given; else the subnet used before, unless a foreign route now covers
         it; else the first free default pool."""
-        if self.bip is not None:
-            return self.bip
         net = self.default_bridge()
+        if self.bip is not None:
+            ours = [n for n in self._nets.values() if n.subnet and n.id != net.id]
+            clash = [n.name for n in ours if self.bip.subnet.overlaps(IPv4Network(n.subnet))]
+            if clash:
+                raise Forbidden(
+                    f"--bip {self.bip.subnet} overlaps network {clash[0]}; choose another --bip"
+                )
+            return self.bip
         taken = self._taken(routes, exclude=net.id)
         if net.subnet and net.gateway:
             current = ipam.layout(net.subnet, "", net.gateway)
@@ -398,6 +405,39 @@ class NetworkManager:
     def list(self) -> list[Network]:
         with self._lock:
             return sorted(self._nets.values(), key=lambda n: n.name)
+
+
+class FirewallRules:
+    """The engine's firewall backend as the manager's Rules (no backend wired yet)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def apply(self, nets: list[Network]) -> None:
+        log.debug("firewall %s: no backend yet for %d networks", self.table, len(nets))
+
+    def clear(self) -> None:
+        pass
+
+
+def _usable(net: Network) -> bool:
+    """A record whose addresses make sense; a hand-edited one that does not is skipped."""
+    try:
+        if net.subnet:
+            ipam.layout(net.subnet, net.ip_range, net.gateway)
+    except InvalidParameter as exc:
+        log.error("skipping network %s (%s): %s", net.name, net.id, exc.message)
+        return False
+    return True
+
+
+def _check_engine_options(bridge: str, host_ip: str) -> None:
+    if not _IFNAME_RE.match(bridge):
+        raise InvalidParameter(
+            f"invalid --bridge {bridge!r}: an interface name of 1 to 15 letters, digits, "
+            "'_', '.' or '-'"
+        )
+    ipam.parse_address(host_ip, "--ip")
 
 
 def _check_name(name: str) -> None:

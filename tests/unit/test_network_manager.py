@@ -222,3 +222,31 @@ def test_shutdown_keeps_bridges_with_running_containers(tmp_path: Path) -> None:
 def test_firewall_table_names() -> None:
     assert firewall_table("dockyard0") == "dockyard"
     assert firewall_table("dyt12-3") == "dockyard_dyt12_3"
+
+
+def test_a_record_with_impossible_addresses_is_skipped(tmp_path: Path) -> None:
+    mgr, _, _ = make(tmp_path)
+    net = mgr.create("n1", subnet="10.231.0.0/24")
+    path = tmp_path / "networks" / f"{net.id}.json"
+    path.write_text(path.read_text().replace("10.231.0.0/24", "10.231.0.9/99"))
+    again, _, _ = make(tmp_path)
+    with pytest.raises(NotFound):
+        again.get("n1")
+
+
+def test_bip_overlapping_a_user_network_is_refused_at_setup(tmp_path: Path) -> None:
+    mgr, _, _ = make(tmp_path)
+    mgr.create("n1", subnet="10.231.0.0/24")
+    again, devices, _ = make(tmp_path, bip="10.231.0.1/16")
+    with pytest.raises(Forbidden, match=r"--bip 10\.231\.0\.0/16 overlaps network n1"):
+        again.setup()
+    assert devices.bridges == {}
+
+
+def test_bad_engine_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter, match="--bridge"):
+        make(tmp_path, bridge="a-bridge-name-too-long")
+    with pytest.raises(InvalidParameter, match="--ip"):
+        make(tmp_path, host_ip="localhost")
+    with pytest.raises(InvalidParameter, match="--bip"):
+        make(tmp_path, bip="172.26.0.1")
