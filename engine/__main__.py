@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         daemon = Daemon(opts)
+        daemon.serve()  # sets up networks first: a clash there is a refusal to start too
     except EngineError as exc:
         logging.getLogger("engine").error("cannot start: %s", exc.message)
         return 1
-    daemon.serve()
     return 0
 
 
