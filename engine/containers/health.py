@@ -163,6 +163,10 @@ class Health:
         self.status = STARTING
         self.failing_streak = 0
 
+    def stopped(self) -> None:
+        """As Docker: once its container stops, a check's status is unhealthy."""
+        self.status = UNHEALTHY
+
     def record(self, result: ProbeResult, cfg: HealthConfig, in_start_period: bool) -> bool:
         """Apply one probe result; True if the status changed (an event is due)."""
         before = self.status

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from engine.containers import healthcheck_probe
 from engine.containers.health import (
     NS,
-    UNHEALTHY,
     Health,
     HealthConfig,
     effective,
@@ -32,6 +31,7 @@ from engine.containers.health import (
 from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.errors import NotFound
+from engine.runtime.exec import ExecProcess
 from engine.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class HealthMonitor:
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="health")
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._running: dict[int, ExecProcess] = {}  # checks in flight (by id()), ended at shutdown
 
     # -- hooks the verbs call ----------------------------------------------------------
 
@@ -85,25 +86,31 @@ class HealthMonitor:
         self._begin(c, cfg)
 
     def unwatch(self, c: Container) -> None:
-        """The container stops (lock held): no more checks; the caller saves the record.
-
-        As Docker, a stopped monitor leaves the status unhealthy."""
-        with self._cond:
-            watched = self._tokens.pop(c.id, None) is not None
-        if watched and c.state.health is not None:
-            c.state.health.status = UNHEALTHY
+        """The container stops: no more checks (its exit marks the health unhealthy)."""
+        self.forget(c.id)
 
     def forget(self, cid: str) -> None:
         with self._cond:
             self._tokens.pop(cid, None)
 
     def stop(self) -> None:
-        """Engine shutdown: no new checks; one already running ends at its timeout."""
+        """Engine shutdown: no new checks, and the ones in flight are ended now, not at
+        their timeout (the interpreter waits for the pool's threads before it exits)."""
         with self._cond:
             self._stopped = True
             self._tokens.clear()
             self._cond.notify_all()
+            running = list(self._running.values())
+        for proc in running:
+            healthcheck_probe.cancel(proc)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _track(self, proc: ExecProcess) -> None:
+        with self._cond:
+            self._running[id(proc)] = proc
+            stopped = self._stopped
+        if stopped:
+            healthcheck_probe.cancel(proc)
 
     # -- scheduling --------------------------------------------------------------------
 
@@ -165,7 +172,18 @@ class HealthMonitor:
 
     def _probe(self, c: Container, cfg: HealthConfig, token: int) -> None:
         procs = self._m.cgroups.procs_files(c.id)
-        result = healthcheck_probe.run(c.state.pid, c.spec, procs, cfg)
+        mine: list[ExecProcess] = []
+
+        def running(proc: ExecProcess) -> None:
+            mine.append(proc)
+            self._track(proc)
+
+        try:
+            result = healthcheck_probe.run(c.state.pid, c.spec, procs, cfg, running)
+        finally:
+            with self._cond:
+                for proc in mine:
+                    self._running.pop(id(proc), None)
         with c.lock:
             health = c.state.health
             if health is None or not self._current(c.id, token):

@@ -16,7 +16,7 @@ import os
 import selectors
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.containers.health import HealthConfig, ProbeResult, go_duration, truncate_output
@@ -31,9 +31,15 @@ _READ = 65536
 
 
 def run(
-    init_pid: int, spec: ContainerSpec, procs: Sequence[Path], cfg: HealthConfig
+    init_pid: int,
+    spec: ContainerSpec,
+    procs: Sequence[Path],
+    cfg: HealthConfig,
+    running: Callable[[ExecProcess], None] = lambda _proc: None,
 ) -> ProbeResult:
-    """One probe: never raises for a failing command, only reports it."""
+    """One probe: never raises for a failing command, only reports it.
+
+    `running` is told the process once it exists, so the caller can `cancel` it."""
     start = now_rfc3339()
     deadline = time.monotonic() + cfg.timeout / 1e9
     ex = ExecSpec(args=list(cfg.args), env=[], cwd="", user="", tty=False)
@@ -44,6 +50,7 @@ def run(
     except (EngineError, OSError) as exc:
         return ProbeResult(start, now_rfc3339(), TIMED_OUT, f"cannot run the check: {exc}")
     try:
+        running(proc)
         output, finished = _collect(proc, deadline)
         if not finished:
             _kill_group(proc)
@@ -95,8 +102,8 @@ def _drain(sel: selectors.BaseSelector, out: bytearray) -> None:
             _read_into(sel, key.data, out)
 
 
-def _kill_group(proc: ExecProcess) -> None:
-    """Kill the command and everything in its process group, then reap the helper.
+def cancel(proc: ExecProcess) -> None:
+    """Kill the command and everything in its process group (the run then ends at once).
 
     The helper has not exited (it waits for the command), so the command's pid
     is still the command's: no other process can have been given it."""
@@ -105,4 +112,8 @@ def _kill_group(proc: ExecProcess) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):  # not yet its own group leader
             os.kill(proc.pid, signal.SIGKILL)
+
+
+def _kill_group(proc: ExecProcess) -> None:
+    cancel(proc)
     proc.wait()

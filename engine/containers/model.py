@@ -54,6 +54,8 @@ class State:
         self.oom_killed = exit.oom_killed
         self.error = exit.error
         self.finished_at = exit.finished_at or now_rfc3339()
+        if self.health is not None:
+            self.health.stopped()
 
 
 @dataclass

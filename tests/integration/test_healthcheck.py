@@ -12,11 +12,12 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.engine_process import EngineProcess, api_call, proc_cmdlines, wait_for
+from tests.engine_process import EngineProcess, api_call, cmdline, proc_cmdlines, wait_for
 
 HC_IMAGE = "busybox-healthcheck"
 SERVE = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -333,3 +334,26 @@ def test_health_survives_an_engine_crash_and_checks_resume(
     seen = count()
     assert wait_for(lambda: count() > seen + 1, timeout=30)
     assert "(healthy)" in engine.docker("ps").stdout
+
+
+def test_engine_stop_ends_a_check_in_flight(
+    engine: EngineProcess, registry_with_images: str
+) -> None:
+    engine.docker("pull", f"{registry_with_images}/busybox")
+    engine.docker("tag", f"{registry_with_images}/busybox", "busybox")
+    cid = run_d(engine, "--name", "longcheck", "--health-cmd", "sleep 300",
+                "--health-timeout", "1h", *FAST, "busybox", "sleep", "300")  # fmt: skip
+    assert wait_for(lambda: bool(_helpers_of(cid)), timeout=30)
+    engine.stop()
+    assert engine.proc is not None and engine.proc.returncode == 0  # not killed by the fixture
+    assert wait_for(lambda: not _helpers_of(cid))
+    top = [line for line in _container_cmdlines(engine, cid) if "sleep 300" in line]
+    assert len(top) == 1  # only the container's own command is left
+    engine.start()
+
+
+def _container_cmdlines(eng: EngineProcess, cid: str) -> list[str]:
+    """Command lines of the processes in the container's pids cgroup (read on the host)."""
+    procs = [p for p in Path("/sys/fs/cgroup/pids").rglob("cgroup.procs") if cid in str(p)]
+    pids = [int(x) for p in procs for x in p.read_text().split()]
+    return [cmdline(pid) for pid in pids]
