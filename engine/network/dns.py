@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import selectors
 import socket
 import struct
@@ -480,6 +481,8 @@ class EmbeddedDns:
             return None
         if q.qtype not in (dnswire.A, dnswire.ANY):
             return dnswire.reply(msg, dnswire.NOERROR)  # AAAA: a known name with no records
+        ips = list(ips)
+        random.shuffle(ips)  # several containers behind one alias share the load, as Docker's
         answers = [dnswire.a_record(q.name, ip, TTL) for ip in ips]
         return dnswire.reply(msg, dnswire.NOERROR, answers)
 
