@@ -1,0 +1,46 @@
+"""The `dockyard` command: one argparse tree, a subcommand per area (`compose` now,
+`machine` later), each registered by its package's `add_parser`.
+
+Every failure the user can fix prints `error: <what, and what to do>` and exits 1; no
+traceback unless DOCKYARD_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from app.compose import commands as compose_commands
+from app.compose.errors import ComposeError
+from app.engine_client import EngineError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dockyard", description="Dockyard container manager")
+    p.add_argument(
+        "-H",
+        "--host",
+        help="engine address (default: $DOCKER_HOST, else unix:///run/dockyard/docker.sock)",
+    )
+    areas = p.add_subparsers(dest="area", metavar="COMMAND", required=True)
+    compose_commands.add_parser(areas)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args, args.host))
+    except (ComposeError, EngineError) as e:
+        if os.environ.get("DOCKYARD_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
