@@ -12,12 +12,10 @@ unique cgroup parent, mounts under *this* root.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import itertools
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -28,6 +26,10 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from engine.network import firewall
+from engine.network.datapath import veth_name
+from engine.network.manager import firewall_table
 
 REPO = Path(__file__).resolve().parents[1]
 SHIM_MARKER = "engine.runtime.shim"
@@ -377,26 +379,19 @@ class EngineProcess:
         return sorted(bridges | veths)
 
     def firewall_table(self) -> str:
-        """The engine's rule: table `dockyard` for bridge dockyard0, else `dockyard_<bridge>`."""
-        return "dockyard_" + re.sub(r"[^A-Za-z0-9_]", "_", self.bridge)
+        return firewall_table(self.bridge)
 
     def _remove_network_leftovers(self) -> None:
-        """What an engine that died without cleaning up leaves: links and its nft table."""
+        """What an engine that died without cleaning up leaves: its links, and its firewall
+        rules, removed by the engine's own backend for its table (nft or iptables)."""
         present = {p.name for p in Path("/sys/class/net").iterdir()}
         for link in self.network_links():
             if link in present:
                 run_quiet(["ip", "link", "del", link])
-        if shutil.which("nft"):
-            table = self.firewall_table()
-            for family in ("ip", "inet", "bridge"):
-                run_quiet(["nft", "delete", "table", family, table])
+        firewall.detect(self.firewall_table()).clear()
 
 
 # -- helpers shared with bench/ ---------------------------------------------------------
-
-
-def veth_name(container_id: str, network_id: str) -> str:
-    return "dyv" + hashlib.sha256((container_id + network_id).encode()).hexdigest()[:11]
 
 
 def alive(pid: int) -> bool:

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from engine.errors import Conflict, EngineError, Forbidden, InvalidParameter, NotFound
 from engine.events import EventBus
-from engine.network import ipam
+from engine.network import firewall, ipam
 from engine.network.model import BRIDGE, HOST, NULL, Endpoint, Network
 from engine.network.store import NetworkStore
 from engine.timefmt import now_rfc3339
@@ -408,16 +408,16 @@ class NetworkManager:
 
 
 class FirewallRules:
-    """The engine's firewall backend as the manager's Rules (no backend wired yet)."""
+    """The engine's firewall backend (nft, else iptables, else none) as the manager's Rules."""
 
     def __init__(self, table: str) -> None:
-        self.table = table
+        self.backend = firewall.detect(table)
 
     def apply(self, nets: list[Network]) -> None:
-        log.debug("firewall %s: no backend yet for %d networks", self.table, len(nets))
+        self.backend.apply([firewall.FirewallNet(n.bridge, n.subnet, n.internal) for n in nets])
 
     def clear(self) -> None:
-        pass
+        self.backend.clear()
 
 
 def _usable(net: Network) -> bool:
