@@ -21,7 +21,7 @@ import docker
 import pytest
 from docker.types import IPAMConfig, IPAMPool
 
-from engine.network import ipam
+from engine.network import firewall, ipam
 from tests.engine_process import EngineProcess, api_call
 
 
@@ -352,3 +352,19 @@ def test_attached_containers_show_in_inspect_and_keep_the_network(
     finally:
         eng.docker("rm", "-f", ctr)
     eng.docker("network", "rm", name)
+
+
+def test_a_killed_engines_bridges_and_rules_are_cleaned_up_by_the_test_helper() -> None:
+    eng = EngineProcess()
+    try:
+        eng.start()
+        net_id = eng.docker("network", "create", "--subnet", free_subnet(), unique()).stdout
+        links = [eng.bridge, "dy-" + net_id.strip()[:12]]
+        assert all(link_exists(link) for link in links)
+        assert eng.firewall_table() in firewall.detect(eng.firewall_table()).dump()
+        eng.kill9()
+        assert all(link_exists(link) for link in links)
+    finally:
+        eng.close()
+    assert not any(link_exists(link) for link in links)
+    assert eng.firewall_table() not in firewall.detect(eng.firewall_table()).dump()
