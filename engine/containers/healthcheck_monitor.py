@@ -5,8 +5,10 @@ a thousand sleeping threads; running the checks on a pool means a check that
 waits for its timeout never delays another container's. Each watch has a
 token: stopping or restarting a container replaces it, so a due time or a
 result left from an earlier run is dropped rather than applied to the new one.
-Results are saved with the record (under the container's lock) and a status
-change is published as Docker's `health_status: healthy|unhealthy` event.
+Results are applied under the container's lock; the record is saved when the
+status or the failing streak moves (a steady healthy container's check only
+adds a log line, kept in memory, so it costs no fsync every interval), and a
+status change is published as Docker's `health_status: healthy|unhealthy` event.
 """
 
 from __future__ import annotations
@@ -189,8 +191,10 @@ class HealthMonitor:
             if health is None or not self._current(c.id, token):
                 return  # stopped or restarted while the check ran
             since = (parse_rfc3339(result.start) - parse_rfc3339(c.state.started_at)) * NS
+            streak = health.failing_streak
             changed = health.record(result, cfg, since < cfg.start_period)
-            self._m.store.save(c)
+            if changed or health.failing_streak != streak:
+                self._m.store.save(c)  # two fsyncs: not for a log line of a steady state
             status = health.status
         if changed:
             self._m.event(c, f"health_status: {status}")
