@@ -213,7 +213,10 @@ class NetworkManager:
                     if net.builtin:
                         raise EngineError(f"cannot set up bridge {net.bridge}: {exc}") from exc
                     log.error("network %s: cannot set up bridge %s: %s", net.name, net.bridge, exc)
-            self.rules.apply(self._bridges())
+            try:
+                self.rules.apply(self._bridges())
+            except OSError as exc:
+                raise EngineError(f"cannot set up the firewall rules: {exc}") from exc
 
     def shutdown(self) -> None:
         """At engine stop: bridges and rules of networks no running container uses go."""
@@ -223,10 +226,13 @@ class NetworkManager:
                 if net not in kept:
                     with contextlib.suppress(OSError, EngineError):
                         self.devices.remove_bridge(net.bridge)
-            if kept:
-                self.rules.apply(kept)
-            else:
-                self.rules.clear()
+            try:
+                if kept:
+                    self.rules.apply(kept)
+                else:
+                    self.rules.clear()
+            except OSError as exc:
+                log.error("cannot update the firewall rules at stop: %s", exc)
 
     def _running(self, net: Network) -> bool:
         return any(ep.ip for _name, ep in self.attached(net.id).values())
@@ -281,11 +287,13 @@ class NetworkManager:
                 self.store.save(net)
                 self._nets[net.id] = net
                 self.rules.apply(self._bridges())
-            except BaseException:
+            except BaseException as exc:
                 self._nets.pop(net.id, None)
                 self.store.delete(net.id)
                 with contextlib.suppress(OSError, EngineError):
                     self.devices.remove_bridge(device)
+                if isinstance(exc, OSError):
+                    raise EngineError(f"cannot set up network {name}: {exc}") from exc
                 raise
         self.events.publish("network", "create", net.id, {"name": name, "type": BRIDGE})
         return net
@@ -352,7 +360,12 @@ class NetworkManager:
             self.store.delete(net.id)
             self._nets.pop(net.id, None)
             self._pools.pop(net.id, None)
-            self.rules.apply(self._bridges())
+            try:
+                self.rules.apply(self._bridges())
+            except OSError as exc:  # the network is gone; only its stale rules may remain
+                log.error(
+                    "network %s removed, but the firewall rules were not updated: %s", net.name, exc
+                )
         self.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
 
     def prune(self, match: Callable[[Network], bool]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from engine.errors import Conflict, EngineError, Forbidden, InvalidParameter, NotFound
 from engine.events import EventBus
 from engine.network import manager as manager_mod
 from engine.network.manager import NetworkManager, bridge_device, firewall_table
@@ -250,3 +250,21 @@ def test_bad_engine_options_are_refused(tmp_path: Path) -> None:
         make(tmp_path, host_ip="localhost")
     with pytest.raises(InvalidParameter, match="--bip"):
         make(tmp_path, bip="172.26.0.1")
+
+
+class FailingRules(RecordingRules):
+    def apply(self, nets: list[Network]) -> None:
+        raise OSError("nft: Operation not permitted")
+
+
+def test_a_firewall_failure_at_create_leaves_nothing(tmp_path: Path) -> None:
+    devices = RecordingDevices()
+    mgr = NetworkManager(tmp_path / "networks", EventBus(), devices, FailingRules())
+    with pytest.raises(EngineError, match="cannot set up network n1: nft: Operation not"):
+        mgr.create("n1", subnet="10.231.0.0/24")
+    assert devices.bridges == {} and {n.name for n in mgr.list()} == {"bridge", "host", "none"}
+    again, _, _ = make(tmp_path)
+    with pytest.raises(NotFound):
+        again.get("n1")
+    with pytest.raises(EngineError, match="firewall rules"):
+        mgr.setup()
