@@ -162,7 +162,10 @@ class PortProxy:
         try:
             while not self._closed:
                 for key, _ in sel.select(self._udp_timeout()):
-                    self._ready(sel, key)
+                    try:
+                        self._ready(sel, key)
+                    except Exception:  # one bad event must not end every port's service
+                        continue
                 self._expire(sel, time.monotonic() - UDP_IDLE_SECONDS)
         finally:
             self._expire(sel, float("inf"))
@@ -192,11 +195,16 @@ class PortProxy:
     def _accept(self, listener: socket.socket, p: PublishedPort) -> None:
         try:
             client, _ = listener.accept()
-        except OSError:  # the client gave up already, or fds ran out for a moment
+        except OSError as e:  # the client gave up already, or fds ran out for a moment
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.05)  # the listener stays readable: do not spin
             return
         client.setblocking(True)
         target = (p.container_ip, p.container_port)
-        threading.Thread(target=self._tcp, args=(client, target), daemon=True).start()
+        try:
+            threading.Thread(target=self._tcp, args=(client, target), daemon=True).start()
+        except RuntimeError:  # no thread to be had: this client is refused, the rest go on
+            client.close()
 
     def _tcp(self, client: socket.socket, target: tuple[str, int]) -> None:
         try:
@@ -213,9 +221,10 @@ class PortProxy:
                 return
             self._conns.update(pair)
         back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
-        back.start()
-        _pump(client, upstream)
-        back.join()
+        with contextlib.suppress(RuntimeError):  # no second thread: the connection is dropped
+            back.start()
+            _pump(client, upstream)
+            back.join()
         with self._lock:
             self._conns.difference_update(pair)
         client.close()
