@@ -53,6 +53,7 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
         "engine.containers.mounts",
         "engine.containers.start",  # ConsoleSize, applied at start
         "engine.runtime.init",  # Ulimits entries
+        "engine.network.portmap",  # PortBindings entries, PublishAllPorts
     ),
     "ContainerCreateRequest": ("engine.containers.manager", "engine.containers.create"),
     "ContainerCreateResponse": ("engine.api.containers",),
@@ -61,10 +62,10 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
     "ContainerState": ("engine.containers.model",),
     "MountPoint": ("engine.containers.create",),
     "EndpointSettings": ("engine.containers.views",),
-    "NetworkSettings": ("engine.containers.views",),
+    "NetworkSettings": ("engine.containers.views", "engine.network.portmap"),
     "GraphDriver": ("engine.containers.views", "engine.images.describe"),
     "ContainerInspectResponse": ("engine.containers.views",),
-    "ContainerSummary": ("engine.containers.views",),
+    "ContainerSummary": ("engine.containers.views", "engine.network.portmap"),
     "ContainerTopResponse": ("engine.api.containers",),
     "ContainerStatsResponse": ("engine.api.containers",),
     "ExecConfig": ("engine.execs",),
