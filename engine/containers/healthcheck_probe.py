@@ -15,6 +15,8 @@ import contextlib
 import os
 import selectors
 import signal
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +28,7 @@ from engine.runtime.shim_client import ExecFailed
 from engine.runtime.spec import ContainerSpec, ExecSpec
 from engine.timefmt import now_rfc3339
 
+REAP_WAIT = 5.0  # seconds a killed check may take to be gone before a thread reaps it
 TIMED_OUT = -1  # Docker's exit code for a check that exceeded its timeout
 _READ = 65536
 
@@ -115,5 +118,10 @@ def cancel(proc: ExecProcess) -> None:
 
 
 def _kill_group(proc: ExecProcess) -> None:
+    """Cancel, then reap; a check caught by a pause is frozen with its container and
+    dies only at the thaw, so its reaping moves to a thread rather than hold a worker."""
     cancel(proc)
-    proc.wait()
+    try:
+        proc.proc.wait(REAP_WAIT)
+    except subprocess.TimeoutExpired:
+        threading.Thread(target=proc.wait, name="health-reap", daemon=True).start()

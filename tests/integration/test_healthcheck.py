@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.engine_process import EngineProcess, api_call, cmdline, proc_cmdlines, wait_for
+from tests.engine_process import (
+    EngineProcess,
+    alive,
+    api_call,
+    cmdline,
+    proc_cmdlines,
+    wait_for,
+)
 
 HC_IMAGE = "busybox-healthcheck"
 SERVE = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -357,3 +364,19 @@ def _container_cmdlines(eng: EngineProcess, cid: str) -> list[str]:
     procs = [p for p in Path("/sys/fs/cgroup/pids").rglob("cgroup.procs") if cid in str(p)]
     pids = [int(x) for p in procs for x in p.read_text().split()]
     return [cmdline(pid) for pid in pids]
+
+
+def test_check_caught_by_a_pause_is_ended_after_the_thaw(eng: EngineProcess) -> None:
+    cid = run_d(eng, "--name", "caught", "--health-cmd", "sleep 300", "--health-timeout",
+                "300ms", *FAST, "busybox", "sleep", "300")  # fmt: skip
+    try:
+        assert wait_for(lambda: bool(_helpers_of(cid)), timeout=30)
+        eng.docker("pause", "caught")
+        frozen = _helpers_of(cid)
+        # The frozen check still times out and is recorded while the container is paused.
+        assert wait_for(lambda: len(health(eng, "caught").get("Log", [])) >= 1, timeout=30)
+        assert health(eng, "caught")["Log"][-1]["ExitCode"] == -1
+        eng.docker("unpause", "caught")
+        assert wait_for(lambda: not any(alive(pid) for pid in frozen), timeout=30)
+    finally:
+        eng.docker("rm", "-f", "caught")
