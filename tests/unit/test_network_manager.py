@@ -268,3 +268,13 @@ def test_a_firewall_failure_at_create_leaves_nothing(tmp_path: Path) -> None:
         again.get("n1")
     with pytest.raises(EngineError, match="firewall rules"):
         mgr.setup()
+
+
+def test_an_ambiguous_id_prefix_is_refused(tmp_path: Path) -> None:
+    mgr, _, _ = make(tmp_path)
+    for n, net_id in enumerate(("ffffffab" + "0" * 56, "ffffffac" + "0" * 56)):
+        mgr.store.save(Network(net_id, f"x{n}", "bridge", "2026-01-01T00:00:00Z"))
+    again, _, _ = make(tmp_path)
+    with pytest.raises(InvalidParameter, match="network ffffffa is ambiguous \\(2 matches"):
+        again.get("ffffffa")
+    assert again.get("ffffffab").name == "x0"
