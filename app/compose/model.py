@@ -128,7 +128,7 @@ def _service(
         out["networks"] = _service_networks(raw.get("networks"))
     out["depends_on"] = _depends_on(raw.get("depends_on"))
     if "healthcheck" in raw:
-        out["healthcheck"] = _healthcheck(raw["healthcheck"], at("healthcheck"))
+        out["healthcheck"] = _healthcheck(raw["healthcheck"], lambda *k: at("healthcheck", *k))
     if "restart" in raw:
         _restart_policy(raw["restart"], at("restart"))
     for key in ("extra_hosts", "dns", "dns_search", "tmpfs"):
@@ -287,7 +287,7 @@ def _depends_on(raw: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def _healthcheck(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def _healthcheck(raw: dict[str, Any], at: Callable[..., str]) -> dict[str, Any]:
     out = dict(raw)
     test = out.get("test")
     if isinstance(test, str):
@@ -299,15 +299,15 @@ def _healthcheck(raw: dict[str, Any], where: str) -> dict[str, Any]:
         and out["test"]
         and out["test"][0] not in ("NONE", "CMD", "CMD-SHELL")
     ):
-        raise ComposeError(f"{where}.test: a list must start with CMD, CMD-SHELL or NONE")
+        raise ComposeError(f"{at('test')}: a list must start with CMD, CMD-SHELL or NONE")
     for key in ("interval", "timeout", "start_period", "start_interval"):
         if key in out:
-            duration_ns(str(out[key]), f"{where}.{key}")
+            duration_ns(str(out[key]), at(key))
     if "retries" in out:
         try:
             out["retries"] = int(out["retries"])
         except ValueError:
-            raise ComposeError(f"{where}.retries: {out['retries']!r} is not a number") from None
+            raise ComposeError(f"{at('retries')}: {out['retries']!r} is not a number") from None
     return out
 
 
