@@ -130,8 +130,9 @@ def ip_of(eng: EngineProcess, name: str) -> str:
 
 
 def fetch(eng: EngineProcess, client: str, url: str) -> tuple[int, str]:
-    """wget from inside `client` with a short timeout: (exit code, body or error)."""
-    res = eng.docker("exec", client, "wget", "-q", "-T", "3", "-O-", url, check=False)
+    """wget from inside `client` with a short timeout: (exit code, body or error). The
+    timeout applet, not wget -T, which crashes Debian's busybox 1.35."""
+    res = eng.docker("exec", client, "timeout", "3", "wget", "-q", "-O-", url, check=False)
     return res.returncode, (res.stdout + res.stderr).strip()
 
 
