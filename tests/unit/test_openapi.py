@@ -60,6 +60,8 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
     "ContainerPruneResponse": ("engine.api.containers",),
     "ContainerWaitResponse": ("engine.api.containers",),
     "ContainerState": ("engine.containers.model",),
+    "HealthConfig": ("engine.containers.health",),
+    "Health": ("engine.containers.health",),
     "MountPoint": ("engine.containers.create",),
     "EndpointSettings": ("engine.containers.views",),
     "NetworkSettings": ("engine.containers.views", "engine.network.portmap"),
