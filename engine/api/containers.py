@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from engine import logs
 from engine.api import schema
-from engine.api.http import HijackReply, Reply, Request, Router, StreamReply
+from engine.api.http import HijackReply, Reply, Request, Router, StreamReply, version_tuple
 from engine.api.streams import pump_socket
 from engine.containers import filters as filters_mod
-from engine.containers import views
+from engine.containers import health, views
 from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.containers.wait import check_condition, known_id
@@ -57,6 +57,7 @@ def register(router: Router, d: Daemon) -> None:
     def create(req: Request) -> Reply:
         body = req.json_object()
         schema.check_create(body)
+        health.for_api_version(body, version_tuple(req.version))
         c = mgr.create(body, req.arg("name"))
         return Reply(201, {"Id": c.id, "Warnings": []})
 

@@ -85,6 +85,13 @@ def _check_test(test: Any) -> None:
         raise InvalidParameter(f"Healthcheck test {test[0]} needs a command after it")
 
 
+def for_api_version(body: dict[str, Any], version: tuple[int, ...]) -> None:
+    """As Docker: a client older than API 1.44 cannot mean StartInterval, so it is dropped."""
+    check = body.get("Healthcheck")
+    if version < (1, 44) and isinstance(check, dict):
+        body["Healthcheck"] = {k: v for k, v in check.items() if k != "StartInterval"}
+
+
 def merge(own: Any, image: Any) -> dict[str, Any] | None:
     """The container's Healthcheck over the image's: a missing or zero field inherits."""
     if not isinstance(image, dict) or not image:

@@ -380,3 +380,17 @@ def test_check_caught_by_a_pause_is_ended_after_the_thaw(eng: EngineProcess) -> 
         assert wait_for(lambda: not any(alive(pid) for pid in frozen), timeout=30)
     finally:
         eng.docker("rm", "-f", "caught")
+
+
+def test_start_interval_is_dropped_for_clients_before_1_44(eng: EngineProcess) -> None:
+    check = {"Test": ["CMD", "true"], "StartInterval": 1_000_000_000}
+    body = {"Image": "busybox", "Cmd": ["true"], "Healthcheck": check}
+    old = eng.api("POST", "/v1.43/containers/create", body)["Id"]
+    new = eng.api("POST", "/v1.44/containers/create", body)["Id"]
+    try:
+        config = eng.api("GET", f"/containers/{old}/json")["Config"]["Healthcheck"]
+        assert "StartInterval" not in config
+        config = eng.api("GET", f"/containers/{new}/json")["Config"]["Healthcheck"]
+        assert config["StartInterval"] == 1_000_000_000
+    finally:
+        eng.docker("rm", "-f", old, new)

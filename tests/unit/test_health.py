@@ -206,3 +206,11 @@ def test_health_filter() -> None:
     assert not match(container(State(Status.RUNNING, health=Health(UNHEALTHY))))
     with pytest.raises(InvalidParameter, match="Unrecognised filter value for health: ok"):
         filters.check_statuses({"health": ["ok"]})
+
+
+def test_start_interval_needs_api_1_44() -> None:
+    body: dict[str, Any] = {"Healthcheck": {"Test": ["CMD", "true"], "StartInterval": S}}
+    health.for_api_version(body, (1, 44))
+    assert body["Healthcheck"]["StartInterval"] == S
+    health.for_api_version(body, (1, 43))
+    assert body["Healthcheck"] == {"Test": ["CMD", "true"]}
