@@ -6,8 +6,10 @@ dependency's condition; without -d, the services' logs until they exit or Ctrl-C
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,7 +237,8 @@ def attach(client: EngineClient, started: list[Converged], out: Printer) -> int:
     targets = [logs.Target(c.id, c.name, _is_tty(client, c.id)) for c in started]
     threads = logs.follow(client, targets, out, follow=True, on_end=ended)
     try:
-        logs.wait_all(threads)
+        with _interrupt_on_signals():
+            logs.wait_all(threads)
     except KeyboardInterrupt:
         out.line("Gracefully stopping... (press Ctrl+C again to force)")
         for c in reversed(started):
@@ -245,6 +248,22 @@ def attach(client: EngineClient, started: list[Converged], out: Printer) -> int:
             out.progress("Container", c.name, "Stopped")
         return 130
     return 0
+
+
+@contextlib.contextmanager
+def _interrupt_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the services, even where the shell started us with SIGINT
+    ignored (a background job); the previous handlers come back afterwards."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _is_tty(client: EngineClient, cid: str) -> bool:
