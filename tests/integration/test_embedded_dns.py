@@ -34,6 +34,8 @@ BIG = [f"10.90.{i // 250}.{i % 250 + 1}" for i in range(60)]
 
 
 def resolve(cid: str, name: str) -> list[str] | None:
+    if name == "boom":
+        raise RuntimeError("a bug in the container side")
     if name == "big":
         return BIG
     return NAMES.get(cid, {}).get(name)
@@ -437,6 +439,13 @@ def test_malformed_packets_are_dropped_and_the_server_still_answers(
         data = query("web", ident=6)
         sock.sendall(struct.pack(">H", len(data)) + data)
         assert dnswire.parse(recv_frame(sock)).id == 6
+
+
+def test_a_failing_resolve_gives_servfail_and_the_server_goes_on(
+    dns: EmbeddedDns, ns: Path
+) -> None:
+    assert ask_udp(ns, query("boom")).rcode == dnswire.SERVFAIL
+    assert addresses(ask_udp(ns, query("web"))) == ["10.89.0.2"]
 
 
 def test_an_answer_sent_to_the_server_is_not_answered(dns: EmbeddedDns, ns: Path) -> None:
