@@ -7,13 +7,13 @@ question at the end of different scenarios.
 Several engines (other test runs, on the same machine) may add and remove their own links
 and rules while a test runs, so a plain before/after diff would blame them on us. A leak is
 therefore something that appeared *and* belongs to the engine under test: it names one of
-that engine's bridges, veths, subnets or firewall table, or lies under its directory. The
+that engine's bridges, veths or firewall table, or lies under its directory. The
 `Owner` learns those names from the engine's API while the test runs (`observe()`), and
 computes veth names with the engine's own rule ("dyv" + sha256(container id + network
 id)[:11]), so containers removed before they were observed are covered once their ids are
-known (`add_container`, e.g. from `docker run --cidfile`). Links, rules and mounts the host
-and rules the host had before and that are gone after are reported too, unless they belong
-to some Dockyard engine (any of them may have ended meanwhile).
+known (`add_container`, e.g. from `docker run --cidfile`). Links and rules the host had
+before and that are gone after are reported too, unless they belong to some Dockyard engine
+(any of them may have ended meanwhile).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from engine.network.firewall_common import chain_tag
 from engine.network.manager import DEFAULT_BRIDGE, bridge_device, firewall_table
 from tests.engine_process import EngineProcess, api_call
 
-# Names every Dockyard engine uses: bridges dy-<id>, veths dyv<hash>, the default dockyard0.
-DOCKYARD_NAME = re.compile(r"\bdy(v[0-9a-f]{11}|-[0-9a-f]{12})\b|dockyard")
+# Names every Dockyard engine uses: bridges dy-<id>, veths dyv<hash>, the default dockyard0,
+# and test engines' default bridges dyt<pid><n>.
+DOCKYARD_NAME = re.compile(r"\bdy(v[0-9a-f]{11}|-[0-9a-f]{12}|t\d+)\b|dockyard", re.IGNORECASE)
 
 
 # Kinds where the host's own entries must survive: an engine deleting a host link or rule is
@@ -99,7 +100,6 @@ class Owner:
 
     engine: EngineProcess
     bridges: set[str] = field(default_factory=set)
-    subnets: set[str] = field(default_factory=set)
     network_ids: set[str] = field(default_factory=set)
     container_ids: set[str] = field(default_factory=set)
     tables: set[str] = field(default_factory=set)
@@ -110,7 +110,8 @@ class Owner:
         table = firewall_table(bridge)
         self.bridges.add(bridge)
         # nft: the table's own name; iptables: the chains named after it.
-        self.tables |= {table, f"DOCKYARD-{chain_tag(table)}-"}
+        tag = chain_tag(table)
+        self.tables |= {table, f"DOCKYARD-{tag}-FWD", f"DOCKYARD-{tag}-NAT"}
 
     def add_container(self, cid: str) -> None:
         self.container_ids.add(cid.strip())
@@ -141,18 +142,17 @@ class Owner:
             self.bridges.add(str(name or bridge_device(nid)))
         elif name:
             self.bridges.add(str(name))
-        ipam = net.get("IPAM") or {}
-        assert isinstance(ipam, dict)
-        for conf in ipam.get("Config") or []:
-            if conf.get("Subnet"):
-                self.subnets.add(conf["Subnet"])
 
     def tokens(self) -> set[str]:
+        """Whole names only: subnets are not among them, because another engine may have
+        been handed the same subnet since (its rules then name its own bridge)."""
         veths = {veth_name(c, n) for c in self.container_ids for n in self.network_ids}
-        return self.bridges | self.subnets | self.tables | veths | {str(self.engine.dir)}
+        return self.bridges | self.tables | veths | {str(self.engine.dir)}
 
     def owns(self, item: str) -> bool:
-        return any(tok in item for tok in self.tokens())
+        """`item` names one of our tokens as a whole word ("dyt1" is not in "dyt10")."""
+        alternatives = "|".join(re.escape(t) for t in sorted(self.tokens(), key=len, reverse=True))
+        return re.search(rf"(?<![\w-])({alternatives})(?![\w])", item) is not None
 
 
 def leaks(before: HostState, after: HostState, owner: Owner) -> dict[str, list[str]]:
