@@ -23,7 +23,7 @@ class Printer:
         self._lock = threading.Lock()
 
     def progress(self, kind: str, name: str, status: str) -> None:
-        self._write(self.err, f" {kind} {name}  {status}")
+        self._write(self.err, f" {kind} {name}  {status}" if kind else f" {name}  {status}")
 
     def warn(self, message: str) -> None:
         self._write(self.err, f"WARN[0000] {message}")
