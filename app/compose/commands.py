@@ -9,6 +9,7 @@ import yaml
 
 from app.compose import lifecycle, project, up
 from app.compose.errors import ComposeError
+from app.compose.model import Project
 from app.compose.output import Printer
 from app.engine_client import EngineClient
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace, client_host: str | None) -> int:
     out = Printer(colour=False if getattr(args, "no_color", False) else None)
     proj = _load(opts, args.verb)
     if args.verb == "config":
+        assert proj is not None  # config needs a file; _load raised otherwise
         out.out.write(yaml.safe_dump(proj.to_dict(), sort_keys=False, default_flow_style=False))
         return 0
     name = proj.name if proj else project.name_only(opts)
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace, client_host: str | None) -> int:
     return lifecycle.pull(client, proj, services, out)
 
 
-def _load(opts: project.Options, verb: str) -> project.Project | None:
+def _load(opts: project.Options, verb: str) -> Project | None:
     """The project; verbs in WITHOUT_FILE fall back to -p NAME when there is no file."""
     try:
         return project.load(opts)

@@ -118,7 +118,9 @@ def create_body(
         )
     if "healthcheck" in svc:
         body["Healthcheck"] = healthcheck(svc["healthcheck"])
-    exposed = {f"{p['target']}/{p['protocol']}": {} for p in svc.get("ports", [])}
+    exposed: dict[str, dict[str, Any]] = {
+        f"{p['target']}/{p['protocol']}": {} for p in svc.get("ports", [])
+    }
     exposed.update({f"{e}/tcp" if "/" not in str(e) else str(e): {} for e in svc.get("expose", [])})
     if exposed:
         body["ExposedPorts"] = exposed

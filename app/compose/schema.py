@@ -73,7 +73,7 @@ def describe(error: ValidationError) -> str:
         return f"{value!r} does not match any allowed form"
     if error.validator == "uniqueItems":
         return "has duplicate entries; each entry must be unique"
-    return error.message
+    return str(error.message)
 
 
 def _schema_types(sub: dict[str, Any]) -> list[str]:
@@ -105,9 +105,8 @@ _NAMES = {
 
 
 def _types(types: Any) -> str:
-    names = list(
-        dict.fromkeys(_NAMES.get(t, t) for t in (types if isinstance(types, list) else [types]))
-    )
+    listed = types if isinstance(types, list) else [types]
+    names = list(dict.fromkeys(_NAMES.get(str(t), str(t)) for t in listed))
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
