@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.containers import copyup, health
+from engine.containers import copyup, health, netconfig
 from engine.containers.hostfiles import write_host_files
 from engine.containers.model import Container
 from engine.containers.mounts import MountPlan, plan_mounts
-from engine.errors import EngineError, InvalidParameter, NotFound
+from engine.errors import EngineError, InvalidParameter
 from engine.runtime.spec import ContainerSpec, Mount, Resources
 from engine.timefmt import now_rfc3339
 from engine.volumes import ANONYMOUS_LABEL, VolumeStore
 
-NETWORK_MODES = ("default", "bridge", "none", "host", "")
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 
@@ -70,12 +69,8 @@ def merge_env(image_env: list[str], env: list[str]) -> list[str]:
 
 
 def network_mode(host_config: dict[str, Any]) -> str:
-    mode = str(host_config.get("NetworkMode") or "default")
-    if mode.startswith("container:"):
-        raise InvalidParameter("network mode container:<id> is not supported yet")
-    if mode not in NETWORK_MODES:
-        raise NotFound(f"network {mode} not found")
-    return "host" if mode == "host" else "none"
+    """The runtime's mode; which networks it names is checked by netconfig (manager.create)."""
+    return netconfig.runtime_mode(host_config)
 
 
 def check_restart(host_config: dict[str, Any]) -> None:

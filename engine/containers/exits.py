@@ -10,7 +10,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from engine.containers import restart
+from engine.containers import connect, restart
 from engine.containers.model import Container
 from engine.containers.start import launch
 from engine.containers.status import Status
@@ -53,6 +53,7 @@ def _record(m: ContainerManager, c: Container) -> tuple[ExitStatus, bool]:
         255, error="the container's supervisor ended without recording an exit status"
     )
     c.state.record_exit(status)
+    connect.down(m, c)
     m.cgroups.remove(c.id)
     if not c.host_config.get("AutoRemove"):  # an auto-removed record is deleted next
         m.store.save(c)

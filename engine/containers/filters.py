@@ -87,6 +87,9 @@ def matcher(
             m.get("Name") == v or m.get("Destination") == v for m in c.mounts
         ),
         "health": lambda c, v: health_status(c) == v,
+        "network": lambda c, v: any(
+            ep.network_name == v or ep.network_id.startswith(v) for ep in c.networks.values()
+        ),
     }
 
     def ok(c: Container) -> bool:

@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.cgroups.manager import CgroupManager
-from engine.containers import attach, exits, names, recovery, remove, start, stop, wait
+from engine.containers import (
+    attach,
+    connect,
+    exits,
+    names,
+    netnames,
+    recovery,
+    remove,
+    start,
+    stop,
+    wait,
+)
 from engine.containers import create as create_mod
 from engine.containers.attach import PendingAttach
 from engine.containers.healthcheck_monitor import HealthMonitor
@@ -30,6 +41,8 @@ from engine.containers.store import ContainerStore
 from engine.errors import Conflict, EngineError, InvalidParameter
 from engine.events import EventBus
 from engine.images.store import ImageStore
+from engine.network.model import Endpoint, Network
+from engine.network.sandbox import Dns, Networks, Sandbox
 from engine.runtime.shim_client import ShimHandle
 from engine.volumes import VolumeStore
 
@@ -44,6 +57,8 @@ class ContainerManager:
         cgroups: CgroupManager,
         exec_root: Path,
         cgroup_parent: str,
+        networks: Networks | None = None,
+        dns: Dns | None = None,
     ) -> None:
         self.store = store
         self.images = images
@@ -52,6 +67,11 @@ class ContainerManager:
         self.cgroups = cgroups
         self.exec_root = exec_root
         self.cgroup_parent = cgroup_parent
+        self.default_bind_ip = "127.0.0.1"  # --ip: where -p without an address listens
+        # Without a network manager (some tests) every container gets an empty netns.
+        self.networks = networks
+        self.sandbox = Sandbox(networks, dns, exec_root) if networks is not None else None
+        self.dns = dns
         self.shims: dict[str, ShimHandle] = {}
         self.pending: dict[str, list[PendingAttach]] = {}
         self.changed = threading.Condition()  # notified on every exit, start and removal
@@ -99,9 +119,12 @@ class ContainerManager:
                 self.store.root, self.images.layer_dirs(image), self.empty_layer
             )
             image_config = dict(image.config.get("config") or {})
+            hc = body.get("HostConfig") or {}
+            endpoints = connect.plan(self, body, hc if isinstance(hc, dict) else {})
             c = create_mod.build(
                 body, name, image.id, image_config, paths, self.volumes, self.cgroup_parent
             )
+            c.networks = endpoints
             try:
                 self.store.add(c)
             except EngineError:
@@ -159,6 +182,24 @@ class ContainerManager:
         self.store.rename(c, new)
         self.event(c, "rename", oldName="/" + old)
 
+    def connect(self, c: Container, net: Network, endpoint_config: dict[str, Any]) -> None:
+        connect.connect(self, c, net, endpoint_config)
+
+    def disconnect(self, c: Container, net: Network, force: bool = False) -> None:
+        connect.disconnect(self, c, net, force)
+
+    def attached(self, network_id: str) -> dict[str, tuple[str, Endpoint]]:
+        """The NetworkManager's hook: who is on a network (inspect, IPAM rebuild)."""
+        return netnames.attached(self.store.all(), network_id)
+
+    def resolve_name(self, container_id: str, qname: str) -> list[str] | None:
+        """The embedded DNS's question: `qname` as `container_id` sees it."""
+        try:
+            asking = self.store.get(container_id)
+        except EngineError:
+            return None
+        return netnames.resolve(asking, qname, self.store.all(), self.store.get)
+
     def prepare_attach(
         self, c: Container, stdin: bool, stdout: bool, stderr: bool
     ) -> PendingAttach:
@@ -175,10 +216,16 @@ class ContainerManager:
     def recover(self) -> None:
         recovery.recover(self)
 
+    def dns_start(self) -> None:
+        if self.dns is not None:
+            self.dns.start()
+
     def shutdown(self) -> None:
         """Leave containers running (live-restore); release clients waiting on them."""
         self.monitor.stop()
         self.health.stop()
+        if self.dns is not None:
+            self.dns.stop()
         for waiting in self.pending.values():
             for p in waiting:
                 p.ready.set()

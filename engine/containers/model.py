@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.containers.health import Health
 from engine.containers.status import Status
+from engine.network.model import Endpoint
 from engine.runtime.spec import ContainerSpec, ExitStatus
 from engine.timefmt import ZERO_TIME, now_rfc3339
 
@@ -71,6 +72,8 @@ class Container:
     state: State = field(default_factory=State)
     restart_count: int = 0
     manually_stopped: bool = False
+    # Network name -> this container's endpoint on it, in attach order (the first is eth0).
+    networks: dict[str, Endpoint] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
@@ -98,6 +101,7 @@ class Container:
             "State": {**self.state.to_docker(), "Status": self.state.status.value},
             "RestartCount": self.restart_count,
             "ManuallyStopped": self.manually_stopped,
+            "Networks": {name: ep.to_record() for name, ep in self.networks.items()},
         }
 
     @classmethod
@@ -125,4 +129,8 @@ class Container:
             state=state,
             restart_count=rec.get("RestartCount", 0),
             manually_stopped=rec.get("ManuallyStopped", False),
+            # Records older than networking have none: connect.py fills them in at start.
+            networks={
+                name: Endpoint.from_record(ep) for name, ep in (rec.get("Networks") or {}).items()
+            },
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.atomicfile import read_json
-from engine.containers import restart
+from engine.containers import connect, restart
 from engine.containers.model import Container
 from engine.containers.start import start
 from engine.containers.status import Status
@@ -45,6 +45,8 @@ def _recover_one(m: ContainerManager, c: Container) -> None:
             _reattach(m, c)
         else:
             _end_stray_shim(m, c)
+            if connect.down(m, c):  # the engine died while the container was exiting
+                m.store.save(c)
     if c.state.status is not Status.EXITED:
         return
     if c.host_config.get("AutoRemove"):
@@ -68,12 +70,14 @@ def _reattach(m: ContainerManager, c: Container) -> None:
             c.state.status = Status.RUNNING
         m.store.save(c)
         m.monitor.watch(c.id, shim.monitor())
+        connect.restore(m, c)
         m.health.resume(c)
         return
     status = _read_exit(m.state_dir(c)) or ExitStatus(
         255, error="the container ended while the engine was down"
     )
     c.state.record_exit(status)
+    connect.down(m, c)
     m.cgroups.remove(c.id)
     m.store.save(c)
 

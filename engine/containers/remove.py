@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.atomicfile import TRASH, discard_tree
+from engine.containers import connect
 from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.containers.stop import kill, wait_exit
@@ -37,6 +38,7 @@ def remove(m: ContainerManager, c: Container, force: bool, volumes: bool) -> Non
         for p in m.pending.pop(c.id, []):
             p.ready.set()
         m.cgroups.remove(c.id)
+        connect.down(m, c)  # a sandbox a crash left behind
         # Renamed away, deleted in the background: `docker run --rm` waits on this removal.
         discard_tree(m.state_dir(c), m.exec_root / TRASH)
         m.store.remove(c)

@@ -10,9 +10,10 @@ import logging
 import shutil
 from typing import TYPE_CHECKING
 
+from engine.containers import connect
 from engine.containers.model import Container
 from engine.containers.status import Status
-from engine.errors import Conflict, EngineError, NotModified
+from engine.errors import EngineError, NotModified
 from engine.runtime.shim_client import ExecFailed, ShimHandle
 from engine.timefmt import now_rfc3339
 
@@ -23,15 +24,19 @@ log = logging.getLogger("engine.containers")
 
 
 def start(m: ContainerManager, c: Container) -> None:
+    launching = False
     try:
         with c.lock:
             if c.state.status in (Status.RUNNING, Status.PAUSED):
                 raise NotModified(f"container {c.name} is already started")
             c.state.status.check_start(c.name)
+            launching = True
             launch(m, c)
-    except EngineError as exc:
-        if c.host_config.get("AutoRemove") and not isinstance(exc, (NotModified, Conflict)):
-            m.remove_quietly(c)  # as Docker: a --rm container that cannot start goes away
+    except EngineError:
+        # As Docker: a --rm container that cannot start goes away (one whose state
+        # refused the start, e.g. being removed, is left to whoever holds it).
+        if c.host_config.get("AutoRemove") and launching:
+            m.remove_quietly(c)
         raise
     m.event(c, "start")
     m.notify()
@@ -43,6 +48,7 @@ def launch(m: ContainerManager, c: Container) -> None:
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
+        connect.up(m, c)  # the netns the init joins, ready before it exists
         shim = ShimHandle.launch(c.spec, state_dir)
     except EngineError as exc:
         _record_failed_start(m, c, 128, exc.message)
@@ -79,6 +85,7 @@ def _record_failed_start(m: ContainerManager, c: Container, code: int, message: 
     c.state.error = message
     if c.state.status is Status.RESTARTING:
         c.state.status = Status.EXITED
+    connect.down(m, c)
     m.store.save(c)
     m.cgroups.remove(c.id)
     for p in m.pending.pop(c.id, []):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.containers import netnames
 from engine.containers.model import Container
 from engine.containers.status import Status
+from engine.network.model import Endpoint
 from engine.timefmt import parse_rfc3339
 
 
@@ -52,32 +54,42 @@ def inspect(c: Container) -> dict[str, Any]:
 
 
 def network_settings(c: Container) -> dict[str, Any]:
-    mode = str(c.host_config.get("NetworkMode") or "default")
-    name = "bridge" if mode == "default" else mode
+    """Docker's NetworkSettings: each network's endpoint, and the default bridge's
+    address repeated at the top level (older clients read it there)."""
+    running = c.state.status.alive
+    top = c.networks.get("bridge")
+    top = top if top is not None and top.ip else None
     return {
         "Bridge": "",
-        "SandboxID": c.id if c.state.status.alive else "",
-        "SandboxKey": f"/proc/{c.state.pid}/ns/net" if c.state.pid else "",
+        "SandboxID": c.id if running else "",
+        "SandboxKey": (c.spec.netns_path or f"/proc/{c.state.pid}/ns/net") if running else "",
         "Ports": {},
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "Gateway": "",
-        "MacAddress": "",
-        "Networks": {
-            name: {
-                "IPAMConfig": None,
-                "Links": None,
-                "Aliases": None,
-                "NetworkID": name,
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "MacAddress": "",
-                "DriverOpts": None,
-                "DNSNames": None,
-            }
-        },
+        "IPAddress": top.ip if top else "",
+        "IPPrefixLen": top.prefix_len if top else 0,
+        "Gateway": top.gateway if top else "",
+        "MacAddress": top.mac if top else "",
+        "EndpointID": top.endpoint_id if top else "",
+        "Networks": {name: endpoint_view(c, ep) for name, ep in c.networks.items()},
+    }
+
+
+def endpoint_view(c: Container, ep: Endpoint) -> dict[str, Any]:
+    return {
+        "IPAMConfig": {"IPv4Address": ep.static_ip} if ep.static_ip else None,
+        "Links": ep.links or None,
+        "Aliases": ep.aliases or None,
+        "MacAddress": ep.mac,
+        "DriverOpts": None,
+        "GwPriority": 0,
+        "NetworkID": ep.network_id,
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway,
+        "IPAddress": ep.ip,
+        "IPPrefixLen": ep.prefix_len,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": netnames.dns_names(c, ep) if netnames.user_defined(ep) else None,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.containers import create, mounts, restart
-from engine.errors import InvalidParameter, NotFound
+from engine.errors import InvalidParameter
 
 IMAGE = {"Entrypoint": ["/entry.sh"], "Cmd": ["hello"], "Env": ["PATH=/bin", "A=1"]}
 
@@ -59,11 +59,6 @@ def test_cpu_quota_becomes_nano_cpus() -> None:
 def test_auto_remove_with_restart_policy_is_refused() -> None:
     with pytest.raises(InvalidParameter, match="AutoRemove"):
         create.check_restart({"AutoRemove": True, "RestartPolicy": {"Name": "always"}})
-
-
-def test_unknown_network_is_not_found() -> None:
-    with pytest.raises(NotFound):
-        create.network_mode({"NetworkMode": "nosuchnet"})
 
 
 def test_relative_workdir_is_refused() -> None:

@@ -1,0 +1,153 @@
+"""One container's network sandbox: its netns, one veth per bridge network, its DNS listener.
+
+Composed from the datapath (netns, veths), the network manager (which bridge,
+which address) and the embedded DNS. It works on `Endpoint` records and a
+container id only, so it knows nothing of the container store: the container
+side (engine/containers/connect.py) decides when, and saves the endpoints it
+fills in here.
+
+Every step that made something is undone if a later one fails, so a start that
+fails leaves no netns, no veth and no address behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from engine.errors import EngineError
+from engine.network import datapath, netns
+from engine.network.ipam import mac_for
+from engine.network.model import BRIDGE, Endpoint, Network
+
+log = logging.getLogger("engine.network")
+
+
+class Networks(Protocol):
+    """What the sandbox needs of the NetworkManager."""
+
+    def get(self, ref: str) -> Network: ...
+    def allocate(self, net: Network, static_ip: str = "") -> str: ...
+    def release(self, net: Network, ip: str) -> None: ...
+
+
+class Dns(Protocol):
+    """What the sandbox needs of the EmbeddedDns."""
+
+    def add(
+        self, container_id: str, netns_path: Path, upstreams: list[tuple[str, int]] | None = None
+    ) -> None: ...
+    def remove(self, container_id: str) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Sandbox:
+    def __init__(self, networks: Networks, dns: Dns | None, exec_root: Path) -> None:
+        self.networks = networks
+        self.dns = dns
+        self.exec_root = exec_root
+
+    def netns_path(self, container_id: str) -> Path:
+        return self.exec_root / "netns" / container_id[:16]
+
+    # -- whole sandbox -----------------------------------------------------------------
+
+    def up(
+        self, container_id: str, endpoints: list[Endpoint], upstreams: list[str] | None = None
+    ) -> Path:
+        """Make the netns, plug every bridge endpoint in, start the DNS listener.
+
+        The first non-internal network gets the default route; `upstreams` (the
+        container's --dns servers) replace the host's for names the DNS forwards.
+        Fills in each endpoint's runtime fields; on failure undoes everything."""
+        path = self.netns_path(container_id)
+        self.down(container_id, endpoints)  # leftovers of a crash, if any
+        try:
+            netns.create(path)
+        except OSError as exc:
+            raise EngineError(f"cannot create the container's network namespace: {exc}") from exc
+        try:
+            routed = False
+            for index, ep in enumerate(endpoints):
+                net = self.networks.get(ep.network_id)
+                if net.driver != BRIDGE:
+                    continue
+                route = not routed and not net.internal
+                self.plug(container_id, net, ep, f"eth{index}", route)
+                routed = routed or route
+            if self.dns is not None:
+                self.dns.add(container_id, path, [(s, 53) for s in upstreams or []] or None)
+        except BaseException:
+            self.down(container_id, endpoints)
+            raise
+        return path
+
+    def down(self, container_id: str, endpoints: list[Endpoint]) -> None:
+        """Undo `up` (idempotent, never raises): the DNS listener, the veths, the
+        addresses, the netns; the endpoints' runtime fields are cleared."""
+        if self.dns is not None:
+            with contextlib.suppress(Exception):
+                self.dns.remove(container_id)
+        for ep in endpoints:
+            self.unplug(container_id, ep)
+        try:
+            netns.remove(self.netns_path(container_id))
+        except OSError as exc:
+            log.warning("could not remove the netns of %s: %s", container_id[:12], exc)
+
+    def restore(self, container_id: str, upstreams: list[str] | None = None) -> None:
+        """After an engine restart, for a container still running: its veths and
+        addresses are intact (the netns is mounted), only the DNS listener died with
+        the old engine."""
+        path = self.netns_path(container_id)
+        if self.dns is not None and netns.exists(path):
+            self.dns.add(container_id, path, [(s, 53) for s in upstreams or []] or None)
+
+    # -- one endpoint ------------------------------------------------------------------
+
+    def plug(self, container_id: str, net: Network, ep: Endpoint, ifname: str, route: bool) -> None:
+        """Address the endpoint and plug a veth for it into the container's netns."""
+        ip = self.networks.allocate(net, ep.static_ip)
+        prefix = ipaddress.IPv4Network(net.subnet, strict=False).prefixlen
+        ep.ip, ep.prefix_len, ep.gateway, ep.mac = ip, prefix, net.gateway, mac_for(ip)
+        ep.host_ifname, ep.ifname = datapath.veth_name(container_id, net.id), ifname
+        ep.endpoint_id = secrets.token_hex(32)
+        try:
+            datapath.attach(
+                self.netns_path(container_id),
+                net.bridge,
+                ep.host_ifname,
+                ifname,
+                ep.mac,
+                ip,
+                prefix,
+                net.gateway if route and net.gateway else None,
+            )
+        except BaseException as exc:
+            self.unplug(container_id, ep)
+            if isinstance(exc, OSError):
+                raise EngineError(
+                    f"cannot connect the container to network {net.name}: {exc}"
+                ) from exc
+            raise
+
+    def unplug(self, container_id: str, ep: Endpoint) -> None:
+        """Remove the endpoint's veth and give its address back (idempotent)."""
+        name = ep.host_ifname or datapath.veth_name(container_id, ep.network_id)
+        try:
+            datapath.detach(name)
+        except OSError as exc:
+            log.warning("could not remove veth %s: %s", name, exc)
+        if ep.ip:
+            with contextlib.suppress(EngineError):  # the network went away meanwhile
+                self.networks.release(self.networks.get(ep.network_id), ep.ip)
+        ep.clear_runtime()
+
+    def next_ifname(self, endpoints: list[Endpoint]) -> str:
+        used = {ep.ifname for ep in endpoints}
+        return next(f"eth{i}" for i in range(len(endpoints) + 1) if f"eth{i}" not in used)
