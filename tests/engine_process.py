@@ -97,8 +97,7 @@ class EngineProcess:
         self.config_dir = self.dir / "docker-config"
         self.config_dir.mkdir()
         self.cgroup_parent = cgroup_parent or f"dockyard-it-{os.getpid()}-{next(_seq)}"
-        # A default bridge of its own (<= 15 chars), so engines running at once never share one.
-        self.bridge = f"dyt{os.getpid() % 10000}{next(_seq)}"[:15]
+        self.bridge = free_bridge_name()
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
@@ -392,6 +391,15 @@ class EngineProcess:
 
 
 # -- helpers shared with bench/ ---------------------------------------------------------
+
+
+def free_bridge_name() -> str:
+    """A default bridge of the engine's own (<= 15 chars), so engines running at once (other
+    test runs on this machine too) never share one: one no link on the host has yet."""
+    while True:
+        name = f"dyt{os.getpid() % 10000}{next(_seq)}"[:15]
+        if not Path("/sys/class/net", name).exists():
+            return name
 
 
 def alive(pid: int) -> bool:
