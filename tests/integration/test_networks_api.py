@@ -368,3 +368,24 @@ def test_a_killed_engines_bridges_and_rules_are_cleaned_up_by_the_test_helper() 
         eng.close()
     assert not any(link_exists(link) for link in links)
     assert eng.firewall_table() not in firewall.detect(eng.firewall_table()).dump()
+
+
+def test_networks_without_a_subnet_get_free_default_pools(eng: EngineProcess) -> None:
+    names = [unique("pool"), unique("pool")]
+    subnets = []
+    for name in names:
+        eng.docker("network", "create", name)
+        subnets.append(IPv4Network(inspect(eng, name)["IPAM"]["Config"][0]["Subnet"]))
+    bridge = IPv4Network(inspect(eng, "bridge")["IPAM"]["Config"][0]["Subnet"])
+    assert all(s in ipam.DEFAULT_POOLS for s in subnets)
+    assert not subnets[0].overlaps(subnets[1])
+    assert not any(s.overlaps(bridge) for s in subnets)
+    ours = {eng.bridge, *("dy-" + str(inspect(eng, n)["Id"])[:12] for n in names)}
+    foreign = [r.subnet for r in ipam.host_routes() if r.device not in ours]
+    assert not any(s.overlaps(f) for s in subnets for f in foreign)
+
+
+def test_inspect_in_another_scope_finds_nothing(eng: EngineProcess) -> None:
+    status, reply = api_call(eng.socket, "GET", "/networks/bridge?scope=swarm&verbose=1")
+    assert status == 404 and "not found in scope swarm" in reply["message"]
+    assert eng.api("GET", "/networks/bridge?scope=local&verbose=1")["Name"] == "bridge"
