@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.containers import copyup, health, netconfig
+from engine.containers import copyup, health, netconfig, ports
 from engine.containers.hostfiles import write_host_files
 from engine.containers.model import Container
 from engine.containers.mounts import MountPlan, plan_mounts
@@ -301,6 +301,7 @@ def build(
     cid = secrets.token_hex(32)
     args = resolve_args(body, image_config)
     config = merged_config(body, image_config, cid, args)
+    ports.validate(config, hc)
     check_restart(hc)
     net = network_mode(hc)
     res = resources(hc)

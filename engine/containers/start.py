@@ -10,7 +10,7 @@ import logging
 import shutil
 from typing import TYPE_CHECKING
 
-from engine.containers import connect
+from engine.containers import connect, ports
 from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.errors import EngineError, NotModified
@@ -38,7 +38,7 @@ def start(m: ContainerManager, c: Container) -> None:
         if c.host_config.get("AutoRemove") and launching:
             m.remove_quietly(c)
         raise
-    m.event(c, "start")
+    m.event(c, "start", **ports.event_attrs(c))
     m.notify()
 
 
@@ -49,10 +49,12 @@ def launch(m: ContainerManager, c: Container) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         connect.up(m, c)  # the netns the init joins, ready before it exists
+        ports.plan(c, m.default_bind_ip)  # needs the address connect.up gave
         shim = ShimHandle.launch(c.spec, state_dir)
     except EngineError as exc:
         _record_failed_start(m, c, 128, exc.message)
         raise
+    ports.record(c, shim)
     _connect_pending(m, c, shim)
     size = c.host_config.get("ConsoleSize") or [0, 0]
     if c.spec.tty and len(size) == 2 and size[0] and size[1]:

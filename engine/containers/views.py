@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.containers import netnames
+from engine.containers import netnames, ports
 from engine.containers.model import Container
 from engine.containers.status import Status
 from engine.network.model import Endpoint
@@ -63,7 +63,7 @@ def network_settings(c: Container) -> dict[str, Any]:
         "Bridge": "",
         "SandboxID": c.id if running else "",
         "SandboxKey": (c.spec.netns_path or f"/proc/{c.state.pid}/ns/net") if running else "",
-        "Ports": {},
+        "Ports": ports.inspect_view(c),
         "IPAddress": top.ip if top else "",
         "IPPrefixLen": top.prefix_len if top else 0,
         "Gateway": top.gateway if top else "",
@@ -150,7 +150,7 @@ def summary(c: Container, now: float) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": command,
         "Created": int(parse_rfc3339(c.created)),
-        "Ports": [],
+        "Ports": ports.list_view(c),
         "Labels": c.labels,
         "State": c.state.status.value,
         "Status": status_text(c, now),
