@@ -47,3 +47,27 @@ def by_service(summaries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     for c in summaries:
         out.setdefault(service_of(c), []).append(c)
     return out
+
+
+def stop_groups(summaries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Containers in groups to stop one group after another: a service's dependents (read
+    from the depends_on label, so this works without the file) before the service itself.
+    The containers of one group do not depend on each other, so they may stop together."""
+    deps: dict[str, set[str]] = {}
+    for c in summaries:
+        raw = (c.get("Labels") or {}).get(labels.DEPENDS_ON, "")
+        deps.setdefault(service_of(c), set()).update(
+            d.split(":")[0] for d in str(raw).split(",") if d
+        )
+    depth: dict[str, int] = {}
+
+    def level(service: str, seen: frozenset[str]) -> int:
+        if service not in depth:
+            above = [t for t, d in deps.items() if service in d and t not in seen]
+            depth[service] = 1 + max((level(t, seen | {service}) for t in above), default=-1)
+        return depth[service]
+
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for c in summaries:
+        groups.setdefault(level(service_of(c), frozenset()), []).append(c)
+    return [groups[k] for k in sorted(groups)]

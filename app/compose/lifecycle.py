@@ -7,6 +7,8 @@ ps and logs with only -p NAME and no file at all).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from app.compose import containers, logs, planner, resources, up
@@ -34,18 +36,10 @@ def down(
             "use --remove-orphans to remove them too"
         )
     doomed = [c for c in found if remove_orphans or c not in keep]
-    order = planner.order(project) if project else []
-    doomed.sort(
-        key=lambda c: (
-            -order.index(containers.service_of(c)) if containers.service_of(c) in order else 1
-        )
-    )
+    for group in containers.stop_groups(doomed):
+        _together(group, lambda c: _stop_one(client, c, out))
     for c in doomed:
         cname = containers.name_of(c)
-        if c.get("State") in ("running", "paused", "restarting"):
-            out.progress("Container", cname, "Stopping")
-            _ignore_missing(client, f"/containers/{c['Id']}/stop")
-            out.progress("Container", cname, "Stopped")
         out.progress("Container", cname, "Removing")
         with contextlib.suppress(NotFound):
             client.delete(f"/containers/{c['Id']}", {"v": volumes, "force": True})
@@ -100,13 +94,24 @@ def _selected(
 def stop(
     client: EngineClient, name: str, project: Project | None, services: list[str], out: Printer
 ) -> int:
-    for c in reversed(_selected(client, name, project, services)):
-        if c.get("State") not in ("running", "paused", "restarting"):
-            continue
-        out.progress("Container", containers.name_of(c), "Stopping")
-        _ignore_missing(client, f"/containers/{c['Id']}/stop")
-        out.progress("Container", containers.name_of(c), "Stopped")
+    for group in containers.stop_groups(_selected(client, name, project, services)):
+        _together(group, lambda c: _stop_one(client, c, out))
     return 0
+
+
+def _stop_one(client: EngineClient, c: dict[str, Any], out: Printer) -> None:
+    if c.get("State") not in ("running", "paused", "restarting"):
+        return
+    out.progress("Container", containers.name_of(c), "Stopping")
+    _ignore_missing(client, f"/containers/{c['Id']}/stop")
+    out.progress("Container", containers.name_of(c), "Stopped")
+
+
+def _together(items: list[dict[str, Any]], action: Callable[[dict[str, Any]], None]) -> None:
+    """Run the action on every item at once (stops wait out grace periods in parallel)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), 16))) as pool:
+        for future in [pool.submit(action, item) for item in items]:
+            future.result()
 
 
 def start(client: EngineClient, project: Project, services: list[str], out: Printer) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.compose import labels, planner
+from app.compose import containers, labels, planner
 from app.compose.errors import ComposeError
 from app.compose.model import Project
 from app.compose.project import Options, load
@@ -134,3 +134,18 @@ def test_resource_labels() -> None:
 
 def test_textwrap_is_not_needed_for_stack() -> None:
     assert textwrap.dedent(STACK) == STACK
+
+
+def test_stop_groups_put_dependents_first() -> None:
+    def summary(service: str, depends: str) -> dict[str, object]:
+        return {"Labels": {labels.SERVICE: service, labels.DEPENDS_ON: depends}}
+
+    found = [
+        summary("db", ""),
+        summary("api", "db:service_healthy:false"),
+        summary("web", "api:service_started:false,db:service_started:false"),
+        summary("cache", ""),
+    ]
+    groups = containers.stop_groups(found)  # type: ignore[arg-type]
+    names = [sorted(containers.service_of(c) for c in g) for g in groups]  # type: ignore[arg-type]
+    assert names == [["cache", "web"], ["api"], ["db"]]
