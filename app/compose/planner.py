@@ -153,7 +153,17 @@ def healthcheck(hc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _host_config(project: Project, svc: dict[str, Any]) -> dict[str, Any]:
-    hc: dict[str, Any] = {"Mounts": [_mount(project, m) for m in svc.get("volumes", [])]}
+    mounts = svc.get("volumes", [])
+    # Binds, unlike Mounts, make a missing host directory: compose's create_host_path.
+    binds = [
+        m for m in mounts if m["type"] == "bind" and (m.get("bind") or {}).get("create_host_path")
+    ]
+    hc: dict[str, Any] = {
+        "Mounts": [_mount(project, m) for m in mounts if m not in binds],
+        "Binds": [
+            f"{m['source']}:{m['target']}{':ro' if m.get('read_only') else ''}" for m in binds
+        ],
+    }
     restart = str(svc.get("restart", "no"))
     name, _, count = restart.partition(":")
     hc["RestartPolicy"] = {"Name": name, "MaximumRetryCount": int(count or 0)}

@@ -431,3 +431,75 @@ def test_unreachable_engine_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert res.returncode == 1
     assert res.stderr.startswith(f"error: cannot connect to the engine at unix://{tmp_path}")
+
+
+def test_networks_volumes_static_ips_aliases_and_externals(compose: Compose) -> None:
+    n = compose.name
+    ext_net, ext_vol = f"{n}-outside", f"{n}-keep"
+    compose.eng.docker("network", "create", ext_net)
+    compose.eng.docker("volume", "create", ext_vol)
+    try:
+        compose.write(
+            f"""\
+            services:
+              web:
+                image: busybox
+                command: [sleep, "1000"]
+                stop_grace_period: 1s
+                networks:
+                  front: {{ipv4_address: 10.123.7.50, aliases: [www]}}
+                  back: {{}}
+                  outside: {{}}
+                volumes: [keep:/keep, ./made/here:/here:ro]
+              db:
+                image: busybox
+                command: sh -c 'until ping -c1 -W1 web; do sleep 0.2; done; nslookup www 127.0.0.11; exec sleep 1000'
+                stop_grace_period: 1s
+                networks: [back]
+            networks:
+              front:
+                ipam: {{config: [{{subnet: 10.123.7.0/24}}]}}
+              back: {{internal: true}}
+              outside: {{external: true, name: {ext_net}}}
+            volumes:
+              keep: {{external: true, name: {ext_vol}}}
+            """  # noqa: E501
+        )
+        compose.run("up", "-d")
+        nets = compose.inspect(f"{n}-web-1")["NetworkSettings"]["Networks"]
+        assert set(nets) == {f"{n}_front", f"{n}_back", ext_net}
+        assert nets[f"{n}_front"]["IPAddress"] == "10.123.7.50"
+        assert "www" in nets[f"{n}_front"]["Aliases"]
+        assert "www" not in nets[f"{n}_back"]["Aliases"]
+        back = json.loads(compose.eng.docker("network", "inspect", f"{n}_back").stdout)[0]
+        assert back["Internal"] is True
+        assert back["Labels"]["com.docker.compose.network"] == "back"
+        assert (compose.dir / "made" / "here").is_dir()
+        # db reaches web by service name on `back`; `www` is an alias on `front` only
+        assert wait_for(lambda: "NXDOMAIN" in compose.run("logs", "db").stdout, timeout=20)
+        assert "bytes from" in compose.run("logs", "db").stdout
+
+        compose.run("down", "-v")
+        assert compose.labelled("network") == []
+        networks = compose.eng.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+        volumes = compose.eng.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+        assert ext_net in networks and ext_vol in volumes
+    finally:
+        compose.run("down", check=False)
+        compose.eng.docker("network", "rm", ext_net, check=False)
+        compose.eng.docker("volume", "rm", ext_vol, check=False)
+
+
+def test_a_missing_external_network_is_a_clear_error(compose: Compose) -> None:
+    compose.write(
+        """\
+        services:
+          a: {image: busybox, networks: [ext]}
+        networks:
+          ext: {external: true, name: no-such-net}
+        """
+    )
+    res = compose.run("up", "-d", check=False)
+    assert res.returncode == 1
+    assert "error: network no-such-net declared as external, but could not be found" in res.stderr
+    assert compose.labelled("container") == []

@@ -82,8 +82,7 @@ def test_create_body(project: Project) -> None:
     assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
     assert hc["Mounts"][0] == {"Type": "volume", "Target": "/data", "ReadOnly": False,
                                "Source": "shop_data"}  # fmt: skip
-    assert hc["Mounts"][1]["Type"] == "bind"
-    assert hc["Mounts"][1]["ReadOnly"] is True
+    assert hc["Binds"] == [f"{project.working_dir}/html:/www:ro"]
     # the highest priority network is the primary one, joined at create
     assert hc["NetworkMode"] == "shop_back"
     endpoint = body["NetworkingConfig"]["EndpointsConfig"]["shop_back"]
