@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("engine.containers")
 
-WORKERS = 4
+WORKERS = 8  # threads start only as checks need them; a slow check holds one
 
 
 @dataclass(order=True)
