@@ -1,5 +1,7 @@
 """Which project: its files, directory and name, resolved the way compose v2 does.
 
+Files: -f, then COMPOSE_FILE (separated by the path separator), then compose.yaml (or
+another default name) in the working directory or a parent.
 Name: -p, then COMPOSE_PROJECT_NAME, then the files' top-level `name:`, then the project
 directory's name; normalized to lowercase letters, digits, `-` and `_`.
 """
@@ -43,7 +45,8 @@ def check_name(name: str, source: str) -> str:
 def load(opts: Options, env: Mapping[str, str] | None = None) -> Project:
     """The normalized project for these options (reads and validates every file)."""
     environ = dict(os.environ if env is None else env)
-    files = loader.find_files(opts.files, Path.cwd())
+    from_env = [f for f in environ.get("COMPOSE_FILE", "").split(os.pathsep) if f]
+    files = loader.find_files(list(opts.files) or from_env, Path.cwd())
     working_dir = Path(opts.project_directory or files[0].parent).resolve()
     variables = loader.project_env(working_dir, environ)
     data, loaded = loader.load(files, variables)

@@ -306,3 +306,13 @@ def test_envfile_rules() -> None:
     }
     with pytest.raises(ComposeError, match=r"^f:1: 'bad key' is not a valid variable name"):
         envfile.parse("bad key=1\n", "f", {})
+
+
+def test_compose_file_variable_names_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "services:\n  a: {image: busybox}\n", "one.yaml")
+    write(tmp_path, "services:\n  b: {image: busybox}\n", "two.yaml")
+    monkeypatch.chdir(tmp_path)
+    p = load(Options(), {"COMPOSE_FILE": "one.yaml:two.yaml"})
+    assert list(p.services) == ["a", "b"]
