@@ -6,14 +6,16 @@ engine started (tests/netleaks.py says what counts as ours).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from engine.network.manager import bridge_device
+from engine.network.datapath import veth_name
+from engine.network.manager import bridge_device, firewall_table
 from tests.engine_process import EngineProcess
-from tests.netleaks import HostState, Owner, assert_no_leaks
+from tests.netleaks import HostState, Owner, assert_no_leaks, leaks
 
 SLEEP = ["busybox", "sleep", "1000"]
 
@@ -117,3 +119,27 @@ def test_sigterm_keeps_what_running_containers_use(fresh: tuple[EngineProcess, H
     eng.docker("network", "rm", "kept-net", "idle-net")
     eng.stop()
     assert_no_leaks(before, owner)
+
+
+def test_the_check_sees_what_an_engine_would_leave(fresh: tuple[EngineProcess, HostState]) -> None:
+    """The checker itself: once the engine has stopped, a link and an nft table named as
+    this engine names its own are reported; a link named for another engine is not."""
+    eng, before = fresh
+    owner = Owner(eng)
+    owner.observe()
+    cid, nid = "f" * 64, next(iter(owner.network_ids))
+    mine, other = veth_name(cid, nid), "dyt99999999"
+    table = firewall_table(eng.argv()[eng.argv().index("--bridge") + 1])
+    owner.add_container(cid)
+    eng.stop()
+    try:
+        for name in (mine, other):
+            subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+        subprocess.run(["nft", "add", "table", "ip", table], check=True)
+        found = leaks(before, HostState.take(eng.dir), owner)
+        assert found.get("links left") == [mine], found
+        assert any(table in line for line in found.get("nft left", [])), found
+    finally:
+        for name in (mine, other):
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
