@@ -16,7 +16,7 @@ busybox rows are timed by the same shell loop on both sides (elapsed from /proc/
 whole `wget` per request (fork, exec, connect, GET), the same on both sides. stdlib rows
 time each request in Python: a new connection, GET, read to the end.
 
-Usage: .venv/bin/python bench/network.py [--size-mb 64] [--rounds 8] [--requests 300]
+Usage: .venv/bin/python bench/network.py [--size-mb 128] [--rounds 12] [--requests 300]
 Writes bench/results/network.json.
 """
 
@@ -207,8 +207,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size-mb", type=int, default=64, help="size of the file fetched")
-    ap.add_argument("--rounds", type=int, default=8, help="fetches of the big file per path")
+    ap.add_argument("--size-mb", type=int, default=128, help="size of the file fetched")
+    ap.add_argument("--rounds", type=int, default=12, help="fetches of the big file per path")
     ap.add_argument("--requests", type=int, default=300, help="small requests per path")
     args = ap.parse_args()
     sigterm_as_interrupt()
