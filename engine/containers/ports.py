@@ -48,9 +48,11 @@ def plan(c: Container, default_ip: str) -> None:
 
 
 def record(c: Container, shim: ShimHandle) -> None:
-    """After launch: the ports as bound (a port 0 becomes the one the kernel chose)."""
-    if c.spec.ports:
-        c.spec.ports = shim.ports()
+    """After launch or recovery: the ports as bound (a port 0 becomes the one the kernel
+    chose). An unreadable ports.json keeps what the record has."""
+    bound = shim.ports() if c.spec.ports else []
+    if bound:
+        c.spec.ports = bound
 
 
 def clear(c: Container) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.atomicfile import read_json
-from engine.containers import connect, restart
+from engine.containers import connect, ports, restart
 from engine.containers.model import Container
 from engine.containers.start import start
 from engine.containers.status import Status
@@ -68,6 +68,7 @@ def _reattach(m: ContainerManager, c: Container) -> None:
         c.state.pid = shim.pid
         if c.state.status is Status.RESTARTING:
             c.state.status = Status.RUNNING
+        ports.record(c, shim)  # the shim's own account of what it listens on
         m.store.save(c)
         m.monitor.watch(c.id, shim.monitor())
         connect.restore(m, c)
