@@ -230,6 +230,13 @@ def test_bad_port_specs_are_refused_and_nothing_is_stored(eng: EngineProcess) ->
         status, reply = api_call(eng.socket, "POST", "/containers/create", body)
         assert status == 400, reply
         assert message in reply["message"]
+    exposed = {
+        "Image": "busybox",
+        "ExposedPorts": {"80/xyz": {}},
+        "HostConfig": {"PublishAllPorts": True},
+    }
+    status, reply = api_call(eng.socket, "POST", "/containers/create", exposed)
+    assert (status, reply["message"].split(":")[0]) == (400, "invalid proto")
     out = eng.docker("run", "-d", "-p", "1.2.3:80:80", "busybox", "true", check=False)
     assert out.returncode != 0
     assert eng.docker("ps", "-aq").stdout == before
