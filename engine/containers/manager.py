@@ -226,6 +226,8 @@ class ContainerManager:
         self.health.stop()
         if self.dns is not None:
             self.dns.stop()
+        if self.sandbox is not None:
+            self.sandbox.settle()  # veths of containers that just ended
         for waiting in self.pending.values():
             for p in waiting:
                 p.ready.set()

@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -51,6 +52,8 @@ class Sandbox:
         self.networks = networks
         self.dns = dns
         self.exec_root = exec_root
+        self._lock = threading.Lock()
+        self._retiring: dict[str, threading.Thread] = {}  # veth name -> thread deleting it
 
     def netns_path(self, container_id: str) -> Path:
         return self.exec_root / "netns" / container_id[:16]
@@ -66,7 +69,7 @@ class Sandbox:
         container's --dns servers) replace the host's for names the DNS forwards.
         Fills in each endpoint's runtime fields; on failure undoes everything."""
         path = self.netns_path(container_id)
-        self.down(container_id, endpoints)  # leftovers of a crash, if any
+        self._clear_leftovers(container_id, endpoints)
         try:
             netns.create(path)
         except OSError as exc:
@@ -88,17 +91,74 @@ class Sandbox:
         return path
 
     def down(self, container_id: str, endpoints: list[Endpoint]) -> None:
-        """Undo `up` (idempotent, never raises): the DNS listener, the veths, the
-        addresses, the netns; the endpoints' runtime fields are cleared."""
+        """Undo `up` (idempotent, never raises): the DNS listener, the netns, then the
+        veths and addresses (in the background, see `_retire`); the endpoints'
+        runtime fields are cleared at once."""
         if self.dns is not None:
             with contextlib.suppress(Exception):
                 self.dns.remove(container_id)
-        for ep in endpoints:
-            self.unplug(container_id, ep)
         try:
             netns.remove(self.netns_path(container_id))
         except OSError as exc:
             log.warning("could not remove the netns of %s: %s", container_id[:12], exc)
+        links = []
+        for ep in endpoints:
+            name = ep.host_ifname or datapath.veth_name(container_id, ep.network_id)
+            links.append((name, ep.network_id, ep.ip))
+            ep.clear_runtime()
+        self._retire(links)
+
+    def _retire(self, links: list[tuple[str, str, str]]) -> None:
+        """Deleting a veth waits for the kernel's RCU grace periods (20-50 ms here), which
+        would sit on every container exit (and `docker run --rm`): a thread does it.
+        Each address is given back only once its veth is gone, so no new container
+        shares it with a dying one; `up` waits for a container's own veths to go
+        before plugging them in again (their names are the same)."""
+        if not links:
+            return
+        thread = threading.Thread(target=self._unplug_all, args=(links,), name="veth-retire")
+        thread.daemon = True
+        with self._lock:
+            for name, _net_id, _ip in links:
+                self._retiring[name] = thread
+        thread.start()
+
+    def _unplug_all(self, links: list[tuple[str, str, str]]) -> None:
+        for name, net_id, ip in links:
+            try:
+                datapath.detach(name)
+            except OSError as exc:
+                log.warning("could not remove veth %s: %s", name, exc)
+            if ip:
+                with contextlib.suppress(EngineError):  # the network went away meanwhile
+                    self.networks.release(self.networks.get(net_id), ip)
+            with self._lock:
+                if self._retiring.get(name) is threading.current_thread():
+                    del self._retiring[name]
+
+    def settle(self) -> None:
+        """Wait for every veth being retired (tests, engine shutdown)."""
+        with self._lock:
+            threads = set(self._retiring.values())
+        for thread in threads:
+            thread.join()
+
+    def _clear_leftovers(self, container_id: str, endpoints: list[Endpoint]) -> None:
+        """Before `up`: what a crashed engine left (a mounted netns, addresses) is undone,
+        and this container's veths being retired are waited for (a missing one costs a
+        netlink round trip)."""
+        if any(ep.ip for ep in endpoints) or netns.exists(self.netns_path(container_id)):
+            self.down(container_id, endpoints)
+        names = [datapath.veth_name(container_id, ep.network_id) for ep in endpoints]
+        with self._lock:
+            threads = {self._retiring[n] for n in names if n in self._retiring}
+        for thread in threads:
+            thread.join()
+        for name in names:
+            try:
+                datapath.detach(name)
+            except OSError as exc:
+                log.warning("could not remove veth %s: %s", name, exc)
 
     def restore(self, container_id: str, upstreams: list[str] | None = None) -> None:
         """After an engine restart, for a container still running: its veths and

@@ -297,13 +297,17 @@ def test_stop_and_rm_leave_no_veth_or_netns(eng: EngineProcess) -> None:
     eng.docker("network", "connect", "bridge", "n3clean")
     assert len(veths(eng, cid)) == 2 and netns_file(eng, cid).exists()
     eng.docker("stop", "-t", "0", "n3clean")
-    assert veths(eng, cid) == [] and not netns_file(eng, cid).exists()
+    assert not netns_file(eng, cid).exists()
+    assert wait_for(lambda: veths(eng, cid) == [], 10)  # deleted off the exit path
     ep = inspect(eng, "n3clean")["NetworkSettings"]["Networks"][NET]
     assert ep["IPAddress"] == "" and ep["EndpointID"] == ""
     eng.docker("start", "n3clean")
     assert len(veths(eng, cid)) == 2
+    eng.docker("restart", "-t", "0", "n3clean")  # down and up at once: the same veth names
+    assert len(veths(eng, cid)) == 2 and ip_on(eng, "n3clean", NET)
     eng.docker("rm", "-f", "n3clean")
-    assert veths(eng, cid) == [] and not netns_file(eng, cid).exists()
+    assert not netns_file(eng, cid).exists()
+    assert wait_for(lambda: veths(eng, cid) == [], 10)
 
 
 @pytest.mark.parametrize(
