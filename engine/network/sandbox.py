@@ -40,7 +40,11 @@ class Dns(Protocol):
     """What the sandbox needs of the EmbeddedDns."""
 
     def add(
-        self, container_id: str, netns_path: Path, upstreams: list[tuple[str, int]] | None = None
+        self,
+        container_id: str,
+        netns_path: Path,
+        upstreams: list[tuple[str, int]] | None = None,
+        forward: bool = True,
     ) -> None: ...
     def remove(self, container_id: str) -> None: ...
     def start(self) -> None: ...
@@ -84,7 +88,10 @@ class Sandbox:
                 self.plug(container_id, net, ep, f"eth{index}", route)
                 routed = routed or route
             if self.dns is not None:
-                self.dns.add(container_id, path, [(s, 53) for s in upstreams or []] or None)
+                # forward only with a way out: on internal networks alone, queries
+                # relayed from the engine's netns would leave where the container cannot
+                ups = [(s, 53) for s in upstreams or []] or None
+                self.dns.add(container_id, path, ups, forward=routed)
         except BaseException:
             self.down(container_id, endpoints)
             raise
