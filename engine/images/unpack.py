@@ -74,18 +74,21 @@ def unpack_layer(blob: BinaryIO, dest: Path, *, allow_devices: bool = False) -> 
     return extract_layer(blob, dest, allow_devices=allow_devices).diff_id
 
 
-def extract_layer(blob: BinaryIO, dest: Path, *, allow_devices: bool = False) -> LayerInfo:
+def extract_layer(
+    blob: BinaryIO, dest: Path, *, allow_devices: bool = False, whiteouts: bool = True
+) -> LayerInfo:
     """Like unpack_layer, also reporting content and tar sizes.
 
     `dest` must not exist (or be an empty directory); it appears only when
-    extraction fully succeeded.
+    extraction fully succeeded. `whiteouts=False` keeps `.wh.*` members as the
+    plain files they are in a tar that is not a layer (a build context).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
     try:
         os.chmod(tmp, 0o755)
-        info = _extract_into(blob, tmp, allow_devices)
+        info = _extract_into(blob, tmp, allow_devices, whiteouts)
         _publish(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,9 +135,11 @@ def _publish(tmp: Path, dest: Path) -> None:
     fsync_dir(dest.parent)
 
 
-def _extract_into(blob: BinaryIO, root: Path, allow_devices: bool) -> LayerInfo:
+def _extract_into(
+    blob: BinaryIO, root: Path, allow_devices: bool, whiteouts: bool = True
+) -> LayerInfo:
     reader = HashingReader(decompressed(blob))
-    tree = _Tree(root, allow_devices)
+    tree = _Tree(root, allow_devices, whiteouts=whiteouts)
     try:
         try:
             with tarfile.open(fileobj=reader.as_io(), mode="r|") as tar:
@@ -194,6 +199,7 @@ class _Tree:
 
     root: Path
     allow_devices: bool
+    whiteouts: bool = True
     size: int = 0
     fd: int = -1
     dir_times: list[tuple[list[str], int]] = field(default_factory=list)
@@ -266,11 +272,11 @@ class _Tree:
         name = parts[-1]
         parent = self.open_dir(parts[:-1], m.name, create=True)
         try:
-            if name == OPAQUE_MARKER:
+            if self.whiteouts and name == OPAQUE_MARKER:
                 os.setxattr(parent, OPAQUE_XATTR, b"y")
-            elif name.startswith(WHITEOUT_META_PREFIX):
+            elif self.whiteouts and name.startswith(WHITEOUT_META_PREFIX):
                 pass  # other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs) means nothing to overlay
-            elif name.startswith(WHITEOUT_PREFIX):
+            elif self.whiteouts and name.startswith(WHITEOUT_PREFIX):
                 self._whiteout(parent, name[len(WHITEOUT_PREFIX) :], m)
             elif m.isdir():
                 self._dir(parent, name, parts, m)
