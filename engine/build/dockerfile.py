@@ -51,7 +51,9 @@ __all__ = [
     "expand",
     "expand_words",
     "healthcheck_test",
+    "meta_env",
     "parse",
+    "stage_base",
 ]
 
 COMMANDS = frozenset(
@@ -397,8 +399,8 @@ def parse_instruction(text: str, escape: str = "\\", line: int = 1) -> Instructi
     Heredoc bodies are not read here (they follow in the file); `heredocs`
     lists the ones the line opens, with empty content.
     """
-    stripped = text.lstrip()
-    keyword, _, rest = _split_keyword(stripped.rstrip())
+    stripped = text.strip()  # Docker's Step lines and cache keys use the trimmed line
+    keyword, _, rest = _split_keyword(stripped)
     cmd = keyword.upper()
     if cmd not in COMMANDS:
         raise DockerfileSyntaxError(f"unknown instruction: {keyword}{_suggest(cmd)}", line)
@@ -477,6 +479,43 @@ def _healthcheck(ins: Instruction, flag_words: list[str], rest: str) -> None:
     if not words or (ins.json_form is False and not words[0]):
         raise ValueError("Missing command after HEALTHCHECK CMD")
     ins.args = ["CMD", *words]
+
+
+def meta_env(df: Dockerfile, build_args: Mapping[str, str | None]) -> dict[str, str]:
+    """The ARGs declared before the first FROM, as FROM lines see them.
+
+    A --build-arg value wins; otherwise the default, which may use earlier
+    meta ARGs. An ARG with neither stays unset. Only these expand FROM lines.
+    """
+    env: dict[str, str] = {}
+    for ins in df.meta_args:
+        try:
+            for key, default in ins.pairs:
+                name = expand(key, env, df.escape)
+                given = build_args.get(name)
+                if given is not None:
+                    env[name] = given
+                elif default is not None:
+                    env[name] = expand(default, env, df.escape)
+        except ExpansionError as e:
+            raise DockerfileSyntaxError(e.message, ins.line, df.name) from None
+    return env
+
+
+def stage_base(df: Dockerfile, stage: Stage, env: Mapping[str, str]) -> str:
+    """A stage's FROM image (or stage name) with the meta ARGs expanded; never blank."""
+    try:
+        base = expand(stage.base, env, df.escape)
+    except ExpansionError as e:
+        raise DockerfileSyntaxError(e.message, stage.from_instruction.line, df.name) from None
+    if not base:
+        raise DockerfileSyntaxError(
+            f"base name ({stage.base}) should not be blank; give the ARG a value with --build-arg "
+            "or a default",
+            stage.from_instruction.line,
+            df.name,
+        )
+    return base
 
 
 def healthcheck_test(ins: Instruction) -> list[str]:

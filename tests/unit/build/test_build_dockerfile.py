@@ -387,3 +387,33 @@ def test_from_without_args_message() -> None:
     # `FROM` alone reads like Docker's: the image is missing.
     with pytest.raises(DockerfileSyntaxError, match="FROM requires"):
         parse("FROM\n")
+
+
+def test_original_is_trimmed_like_docker_step_lines() -> None:
+    df = parse("FROM scratch   \n   RUN echo a \\\n  b   \n")
+    assert df.stages[0].from_instruction.original == "FROM scratch"
+    assert df.stages[0].instructions[0].original == "RUN echo a   b"
+
+
+def test_meta_env_and_stage_base() -> None:
+    df = parse(
+        "ARG REG=local\n"
+        "ARG IMG=${REG}/busybox TAG\n"
+        "ARG EMPTY\n"
+        "FROM ${IMG}:${TAG:-latest}\n"
+        "FROM $EMPTY\n"
+        "FROM ${EMPTY:?needed}\n"
+    )
+    env = dockerfile.meta_env(df, {"TAG": "1.36", "UNUSED": "x", "REG": None})
+    assert env == {"REG": "local", "IMG": "local/busybox", "TAG": "1.36"}
+    assert dockerfile.stage_base(df, df.stages[0], env) == "local/busybox:1.36"
+    assert dockerfile.meta_env(df, {"REG": "other"})["IMG"] == "other/busybox"
+    with pytest.raises(
+        DockerfileSyntaxError, match=r"^Dockerfile:5: base name \(\$EMPTY\) should not be blank"
+    ):
+        dockerfile.stage_base(df, df.stages[1], env)
+    with pytest.raises(DockerfileSyntaxError, match=r"^Dockerfile:6: .*EMPTY: needed"):
+        dockerfile.stage_base(df, df.stages[2], env)
+    bad = parse('ARG A="unterminated\nFROM a\n')
+    with pytest.raises(DockerfileSyntaxError, match=r"^Dockerfile:1: failed to process"):
+        dockerfile.meta_env(bad, {})
