@@ -52,3 +52,6 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || ! -x .venv/bin/docker-compose 
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
+
+# The compose-spec schema `dockyard compose` validates against (fetched, never committed).
+.venv/bin/python scripts/fetch_compose_schema.py

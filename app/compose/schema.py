@@ -8,8 +8,10 @@ the most relevant error into a sentence naming the key and what it must be.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,18 +24,40 @@ from app.compose.errors import ComposeError
 if TYPE_CHECKING:
     from app.compose.loader import LoadedFile
 
+# Written by scripts/fetch_compose_schema.py (make deps) from a pinned compose release.
 SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
 _UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected|\('([^']+)'")
 
 
 @cache
 def validator() -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(json.loads(SCHEMA_FILE.read_text()))
+    try:
+        schema = json.loads(SCHEMA_FILE.read_text())
+    except FileNotFoundError:
+        raise ComposeError(
+            f"the compose schema is missing ({SCHEMA_FILE}): run `make deps` to fetch it"
+        ) from None
+    return jsonschema.Draft7Validator(_modernize(schema))
+
+
+def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
+    """Later additions of the spec that compose v2 accepts and the pinned schema predates:
+    a top-level `name:`, booleans as values of an environment or label map, and the long
+    port syntax's `host_ip`, `name`, `app_protocol` and string `published` ranges."""
+    schema["properties"].setdefault("name", {"type": "string"})
+    port = schema["definitions"]["service"]["properties"]["ports"]["items"]["oneOf"][2]
+    port["properties"]["published"] = {"type": ["string", "integer"]}
+    for key in ("host_ip", "name", "app_protocol"):
+        port["properties"].setdefault(key, {"type": "string"})
+    value = schema["definitions"]["list_or_dict"]["oneOf"][0]["patternProperties"][".+"]
+    if "boolean" not in value["type"]:
+        value["type"].append("boolean")
+    return schema
 
 
 def validate(loaded: LoadedFile) -> None:
     """Raise a ComposeError for the most relevant schema violation of one file."""
-    error = best_match(validator().iter_errors(loaded.data))
+    error = best_match(validator().iter_errors(_as_compose_reads(loaded.data)))
     if error is None:
         return
     path = tuple(error.absolute_path)
@@ -42,6 +66,58 @@ def validate(loaded: LoadedFile) -> None:
         where = loaded.where(path, line_of=(*path, extra[0]))
         raise ComposeError(f"{where}: additional property {extra[0]!r} is not allowed")
     raise ComposeError(f"{loaded.where(path)}: {describe(error)}")
+
+
+def _as_compose_reads(data: Any) -> Any:
+    """A copy with numeric strings where the schema wants numbers.
+
+    Interpolation yields strings (`published: ${PORT}`), and compose casts such values by
+    the schema's type before it validates; the model reads the original data either way.
+    """
+    data = copy.deepcopy(data)
+    for _ in range(_MAX_CASTS):
+        casts = [e for e in _all_errors(validator().iter_errors(data)) if _castable(e)]
+        if not casts:
+            break
+        for e in casts:
+            _set(data, tuple(e.absolute_path), _number(e.instance))
+    return data
+
+
+_MAX_CASTS = 8
+
+
+def _all_errors(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+    for e in errors:
+        yield e
+        yield from _all_errors(e.context or [])
+
+
+def _castable(e: ValidationError) -> bool:
+    wanted = e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
+    numeric = "integer" in wanted or "number" in wanted
+    return (
+        e.validator == "type"
+        and numeric
+        and isinstance(e.instance, str)
+        and (_number(e.instance) is not None)
+    )
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
+
+
+def _set(data: Any, path: tuple[Any, ...], value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    if path:
+        data[path[-1]] = value
 
 
 def _unexpected_keys(error: ValidationError) -> list[str]:

@@ -66,7 +66,7 @@ def project_of(tmp_path: Path, text: str, env: dict[str, str] | None = None, **o
                 image: busybox
                 command: 5
             """,
-            "compose.yaml:4: services.web.command: must be empty, a string or a list",
+            "compose.yaml:4: services.web.command: must be a string or a list",
         ),
         (
             """\
