@@ -152,8 +152,9 @@ def test_absolute_names_land_inside_and_devices_are_dropped(env: dict[str, Path]
         (gzip.compress(plain_context())[:60], "not a valid tar archive"),
         (TarBuilder().file("big", os.urandom(20_000)).bytes()[:10_000], "end of data"),
         (b"\x28\xb5\x2f\xfd" + b"\x00" * 64, "zstd"),
+        (b"", "empty file"),
     ],
-    ids=["garbage", "cut-gzip", "truncated", "zstd"],
+    ids=["garbage", "cut-gzip", "truncated", "zstd", "empty"],
 )
 def test_malformed_context_is_a_clear_error(env: dict[str, Path], body: bytes, match: str) -> None:
     reject(env, body, InvalidParameter, match)
