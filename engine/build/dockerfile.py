@@ -197,6 +197,7 @@ class _Lines:
 
 @dataclass
 class _Directives:
+    name: str = "Dockerfile"
     escape: str = "\\"
     values: dict[str, str] = field(default_factory=dict)
     done: bool = False
@@ -211,11 +212,13 @@ class _Directives:
             return False
         key, value = m.group(1).lower(), m.group(2)
         if key in self.values:
-            raise DockerfileSyntaxError(f"only one {key} parser directive can be used", number)
+            raise DockerfileSyntaxError(
+                f"only one {key} parser directive can be used", number, self.name
+            )
         if key == "escape":
             if value not in ("\\", "`"):
                 raise DockerfileSyntaxError(
-                    f"invalid escape token '{value}' does not match ` or \\", number
+                    f"invalid escape token '{value}' does not match ` or \\", number, self.name
                 )
             self.escape = value
         self.values[key] = value
@@ -223,13 +226,9 @@ class _Directives:
 
 
 def _split_physical(text: str) -> list[str]:
-    """Lines with their endings kept (heredoc bodies need them)."""
+    """Lines split on \n only (as Go's scanner), endings kept: heredoc bodies need them."""
     if text.startswith(_BOM):
         text = text[1:]
-    return text.splitlines(keepends=True) if "\r" in text else _keep_nl(text)
-
-
-def _keep_nl(text: str) -> list[str]:
     parts = text.split("\n")
     lines = [p + "\n" for p in parts[:-1]]
     if parts[-1]:
@@ -293,7 +292,7 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     if text.strip(_BOM + " \t\r\n\v\f") == "":
         raise DockerfileSyntaxError(f"the Dockerfile ({name}) cannot be empty", 1, name)
     src = _Lines(_split_physical(text))
-    directives = _Directives()
+    directives = _Directives(name)
     meta_args: list[Instruction] = []
     stages: list[Stage] = []
     warnings: list[str] = []

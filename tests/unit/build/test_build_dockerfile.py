@@ -417,3 +417,13 @@ def test_meta_env_and_stage_base() -> None:
     bad = parse('ARG A="unterminated\nFROM a\n')
     with pytest.raises(DockerfileSyntaxError, match=r"^Dockerfile:1: failed to process"):
         dockerfile.meta_env(bad, {})
+
+
+def test_only_newline_ends_a_line() -> None:
+    ins = one("RUN printf 'a\fb\vc'\r")
+    assert ins.args == ["printf 'a\fb\vc'"]
+
+
+def test_directive_errors_name_the_file() -> None:
+    with pytest.raises(DockerfileSyntaxError, match=r"^ci\.Dockerfile:1: invalid escape token"):
+        parse("# escape=!\nFROM a\n", name="ci.Dockerfile")
