@@ -12,6 +12,7 @@ PKGS=(
   podman runc crun containernetworking-plugins  # peers for benchmarks
   iproute2 iptables uidmap  # networking and user namespaces
   apache2-utils     # htpasswd, for registry auth tests
+  docker-compose    # Debian's compose v1 (1.29.2): the acceptance stack must run on it too
   make procps util-linux ca-certificates
 )
 # The docker CLI is what users drive the engine with; Debian ships it in docker.io.

@@ -22,7 +22,8 @@ from tests.netleaks import HostState, Owner, assert_no_leaks
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "tests" / "fixtures" / "stack"
-COMPOSE = REPO / ".venv" / "bin" / "docker-compose"
+COMPOSE = REPO / ".venv" / "bin" / "docker-compose"  # the Go compose, from a pinned wheel
+COMPOSE_V1 = Path("/usr/bin/docker-compose")  # Debian 12's Python compose 1.29.2
 DOCKYARD = REPO / ".venv" / "bin" / "dockyard"
 BUILTIN_NETWORKS = {"bridge", "host", "none"}
 PROJECT = "stack"
@@ -68,10 +69,11 @@ def eng(engine: EngineProcess, registry_with_images: str) -> Iterator[EngineProc
 
 
 def compose_cmd(tool: str) -> list[str]:
-    if tool == "docker-compose":
-        if not COMPOSE.exists():
-            pytest.skip("docker-compose is not installed (scripts/install_deps.sh installs it)")
-        return [str(COMPOSE)]
+    binary = {"docker-compose": COMPOSE, "docker-compose-v1": COMPOSE_V1}.get(tool)
+    if binary is not None:
+        if not binary.exists():
+            pytest.skip(f"{binary} is not installed (scripts/install_deps.sh installs it)")
+        return [str(binary)]
     if not DOCKYARD.exists():
         pytest.skip("the dockyard CLI is not installed in .venv")
     return [str(DOCKYARD), "compose"]
@@ -99,7 +101,7 @@ def api_names(eng: EngineProcess) -> tuple[list[str], set[str], list[str]]:
     return containers, networks, volumes
 
 
-@pytest.mark.parametrize("tool", ["docker-compose", "dockyard"])
+@pytest.mark.parametrize("tool", ["docker-compose", "docker-compose-v1", "dockyard"])
 def test_stack_up_get_down(eng: EngineProcess, tool: str) -> None:
     base = compose_cmd(tool)
     owner = Owner(eng)
@@ -114,7 +116,9 @@ def test_stack_up_get_down(eng: EngineProcess, tool: str) -> None:
         assert lines[0] == "db: hello from the kv volume", body
         assert lines[1].startswith("app: ") and lines[2].startswith("web: "), body
         assert lines[1] != lines[2], "app and web answer from different containers"
-        health = eng.docker("inspect", "-f", "{{.State.Health.Status}}", f"{PROJECT}-db-1")
+        # v1 names it stack_db_1, later composes stack-db-1: find it by compose's label.
+        db = eng.docker("ps", "-q", "--filter", "label=com.docker.compose.service=db").stdout
+        health = eng.docker("inspect", "-f", "{{.State.Health.Status}}", db.strip())
         assert health.stdout.strip() == "healthy"
         owner.observe()
     finally:
