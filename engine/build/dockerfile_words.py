@@ -235,6 +235,8 @@ class _Lexer:
             raise ExpansionError("syntax error: bad substitution")
         name = self.name()
         op = self.next()
+        if not op:
+            raise ExpansionError("syntax error: missing '}'")
         if op == "}":
             value = self.lookup(name)
             if value is None:
@@ -259,7 +261,7 @@ class _Lexer:
         null_is_unset = op == ":"
         mod = self.next() if null_is_unset else op
         spelled = (":" if null_is_unset else "") + mod
-        word = self._word_until_brace(raw_escapes=mod in "#%")
+        word = self._word_until_brace(raw_escapes=mod in ("#", "%"))
         value = self.lookup(name)
         if value is None and self.skip_unset:
             return "${" + name + spelled + word + "}"
@@ -274,7 +276,7 @@ class _Lexer:
             if unset:
                 raise ExpansionError(f"{name}: {word or 'is not allowed to be empty'}")
             return value
-        if mod in "#%":
+        if mod in ("#", "%"):
             greedy = word.startswith(mod)
             pattern = word[1:] if greedy else word
             return _trim(value or "", pattern, greedy, suffix=mod == "%")
