@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from engine.api import schema
 from engine.api.http import Reply, Request, Router, StreamReply, filter_flag, storage_error
+from engine.build.cache import BuildCache, prune_images
 from engine.errors import EngineError, InvalidParameter
 from engine.images import archive, auth, reference
 from engine.images import pull as pull_mod
@@ -82,6 +83,9 @@ def registry_auth(req: Request) -> dict[str, Any] | None:
 
 
 def register(router: Router, d: Daemon) -> None:
+    def build_cache() -> BuildCache:
+        return BuildCache.at(d.opts.root / "build")
+
     def create(req: Request) -> StreamReply:
         name = req.arg("fromImage")
         if req.arg("fromSrc"):
@@ -114,6 +118,9 @@ def register(router: Router, d: Daemon) -> None:
     def list_(req: Request) -> Reply:
         flt = schema.filters(req.json_arg("filters"), IMAGE_FILTERS)
         images = d.images.list()
+        if not req.flag("all"):  # a build's step images, like Docker's <none> parents
+            held = build_cache().with_children(i.id for i in images)
+            images = [i for i in images if i.repo_tags or i.id not in held]
         refs = list(flt.get("reference") or [])
         if refs:
             images = [i for i in images if any(_ref_match(t, r) for t in i.repo_tags for r in refs)]
@@ -154,7 +161,9 @@ def register(router: Router, d: Daemon) -> None:
     def prune(req: Request) -> Reply:
         flt = schema.filters(req.json_arg("filters"), ("dangling",))
         dangling = filter_flag(flt, "dangling", True)
-        return Reply(200, d.images.prune(dangling_only=dangling, in_use=d.containers.image_in_use))
+        return Reply(
+            200, prune_images(d.images, build_cache(), d.containers.image_in_use, dangling)
+        )
 
     def save(req: Request) -> StreamReply:
         names = req.query.get("names") or ([req.params["name"]] if "name" in req.params else [])

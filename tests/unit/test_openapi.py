@@ -89,6 +89,7 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
     "NetworkPruneResponse": ("engine.api.networks",),
     "NetworkConnectRequest": ("engine.api.schema",),
     "NetworkDisconnectRequest": ("engine.api.schema",),
+    "BuildPruneResponse": ("engine.api.build",),
 }
 
 

@@ -1,0 +1,456 @@
+"""One function per instruction kind, each ending in a committed (or cached) image.
+
+`Steps.dispatch` expands the instruction's words where Docker expands them
+(ENV and ARG values in scope, ENV winning), then looks the step up in the
+cache by its parent image and key. A hit prints "Using cache" and moves on;
+a miss does the work (a container for RUN, a staged tree for COPY/ADD and
+a missing WORKDIR, nothing for metadata) and commits.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.build import commit, copying, dockerfile, imagefs, layerdiff, metadata, runstep
+from engine.build.args import BuildArgs
+from engine.build.bases import resolve
+from engine.build.commit import StageImage
+from engine.build.context import checksum
+from engine.build.dockerfile import Dockerfile, Instruction, Stage, expand, expand_words
+from engine.build.stagestate import StageState
+from engine.errors import EngineError, InvalidParameter
+
+if TYPE_CHECKING:
+    from engine.build.builder import Job
+
+NOP = "/bin/sh -c #(nop) "
+# Files the runtime bind-mounts over; a RUN's upper dir may hold their empty mount points.
+RUNTIME_MOUNTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+SCRATCH_PARENT = "scratch"
+
+
+class Steps:
+    def __init__(self, job: Job, df: Dockerfile, args: BuildArgs) -> None:
+        self.job = job
+        self.df = df
+        self.args = args
+        self.images = job.env.images
+        self.results: dict[int, StageImage] = {}
+        self.counter = 0
+        self._handlers: dict[str, Callable[[StageState, Instruction], None]] = {
+            "ARG": self.arg,
+            "ENV": self.env,
+            "LABEL": self.label,
+            "USER": self.user,
+            "CMD": self.cmd,
+            "ENTRYPOINT": self.entrypoint,
+            "EXPOSE": self.expose,
+            "VOLUME": self.volume,
+            "STOPSIGNAL": self.stopsignal,
+            "HEALTHCHECK": self.healthcheck,
+            "SHELL": self.shell,
+            "ONBUILD": self.onbuild,
+            "MAINTAINER": self.maintainer,
+            "WORKDIR": self.workdir,
+            "RUN": self.run,
+            "COPY": self.copy,
+            "ADD": self.copy,
+        }
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def check_cancel(self) -> None:
+        if self.job.cancel.is_set():
+            raise runstep.Cancelled("the client went away; the build was stopped")
+
+    def scratch_dir(self, kind: str) -> Path:
+        self.counter += 1
+        path = self.job.work / f"{kind}-{self.counter}"
+        path.mkdir()
+        return path
+
+    def _env(self, st: StageState) -> dict[str, str]:
+        return metadata.env_dict(st.image.run_config)
+
+    def _expansion(self, st: StageState) -> dict[str, str]:
+        return st.args.expansion_env(self._env(st))
+
+    def _expand(self, st: StageState, word: str) -> str:
+        return expand(word, self._expansion(st), self.df.escape)
+
+    def layer_dirs(self, image: StageImage) -> list[str]:
+        if not image.image_id:
+            return []
+        return self.images.layer_dirs(self.images.get(image.image_id))
+
+    def _exists(self, image_id: str) -> bool:
+        try:
+            self.images.get(image_id)
+        except EngineError:
+            return False  # removed since: the entry is stale
+        return True
+
+    def cached(self, st: StageState, key: str, make: Callable[[], StageImage]) -> None:
+        """The step's image from the cache, or made now and remembered."""
+        parent = st.image.image_id or SCRATCH_PARENT
+        cache = self.job.env.cache
+        if not self.job.opts.no_cache:
+            hit = cache.lookup(parent, key, self._exists)
+            if hit is not None:
+                self.job.out.using_cache()
+                st.image = commit.from_image(self.images.get(hit))
+                return
+        made = make()
+        cache.record(parent, key, made.image_id, (i.id for i in self.images.list()))
+        st.image = made
+
+    def _meta(self, st: StageState, change: Callable[[dict[str, object]], str]) -> None:
+        """A config-only step: apply `change` to a copy, commit it with Docker's comment."""
+        new = StageImage(
+            copy.deepcopy(st.image.config), list(st.image.layer_blobs), st.image.image_id
+        )
+        comment = change(new.run_config)
+        self.cached(
+            st, "nop " + comment, lambda: commit.commit(self.images, new, NOP + " " + comment)
+        )
+
+    def dispatch(self, st: StageState, ins: Instruction) -> None:
+        self._handlers[ins.cmd](st, ins)
+
+    # -- FROM ----------------------------------------------------------------------------
+
+    def base(self, name: str, platform: str) -> StageImage:
+        """A previous stage's result, `scratch`, or an image (pulled when missing)."""
+        found = self.df.stage(name)
+        if found is not None and found.index in self.results and not name.isdigit():
+            return self.results[found.index]
+        if name.lower() == "scratch":
+            return commit.scratch()
+        out = self.job.out
+        image = resolve(
+            self.images,
+            name,
+            pull=self.job.opts.pull,
+            platform=platform,
+            auths=self.job.auths,
+            insecure=self.job.env.insecure,
+            progress=(lambda _m: None) if out.quiet else out.emit,
+        )
+        return commit.from_image(image)
+
+    def from_(self, stage: Stage) -> StageState:
+        meta = self.args.meta_env()
+        name = dockerfile.stage_base(self.df, stage, meta)
+        platform = expand(stage.platform, meta, self.df.escape) if stage.platform else ""
+        image = self.base(name, platform or self.job.opts.platform)
+        st = StageState(stage, image, self.args.stage())
+        st.shell = list(image.run_config.get("Shell") or st.shell)
+        self.job.out.image(image.image_id)
+        triggers = list(image.run_config.get("OnBuild") or [])
+        if triggers:
+            st.image = StageImage(
+                copy.deepcopy(image.config), list(image.layer_blobs), image.image_id
+            )
+            st.image.run_config["OnBuild"] = None
+            plural = "s" if len(triggers) > 1 else ""
+            self.job.out.stream(f"# Executing {len(triggers)} build trigger{plural}\n")
+            for text in triggers:
+                self.check_cancel()
+                trigger = self._parse_trigger(text)
+                self.dispatch(st, trigger)
+                self.job.out.image(st.image.image_id)
+        return st
+
+    def _parse_trigger(self, text: str) -> Instruction:
+        try:
+            return dockerfile.parse_instruction(text, self.df.escape)
+        except (InvalidParameter, ValueError) as exc:
+            raise InvalidParameter(
+                f"invalid ONBUILD trigger {text!r} in the base image: {exc}"
+            ) from None
+
+    def finish_stage(self, st: StageState) -> None:
+        self.results[st.stage.index] = st.image
+
+    # -- metadata ------------------------------------------------------------------------
+
+    def arg(self, st: StageState, ins: Instruction) -> None:
+        st.args.declare(ins, self._env(st))
+        words = " ".join(ins.args)
+        self._meta(st, lambda _c: f"ARG {words}")
+
+    def _pairs(self, st: StageState, ins: Instruction) -> list[tuple[str, str]]:
+        env = self._expansion(st)
+        out: list[tuple[str, str]] = []
+        for key, raw in ins.pairs:
+            k = expand(key, env, self.df.escape)
+            v = expand(raw or "", env, self.df.escape)
+            if not k:
+                raise InvalidParameter(f"{ins.cmd} names can not be blank")
+            out.append((k, v))
+            if ins.cmd == "ENV":
+                env[k] = v  # later pairs of one ENV see earlier ones? not in Docker: kept simple
+        return out
+
+    def env(self, st: StageState, ins: Instruction) -> None:
+        pairs = self._pairs(st, ins)
+        self._meta(st, lambda c: metadata.set_env(c, pairs))
+
+    def label(self, st: StageState, ins: Instruction) -> None:
+        pairs = self._pairs(st, ins)
+        self._meta(st, lambda c: metadata.set_labels(c, pairs))
+
+    def user(self, st: StageState, ins: Instruction) -> None:
+        user = self._expand(st, ins.args[0])
+        self._meta(st, lambda c: metadata.set_user(c, user))
+
+    def cmd(self, st: StageState, ins: Instruction) -> None:
+        st.cmd_set = True
+        self._meta(st, lambda c: metadata.set_cmd(c, ins, st.shell))
+
+    def entrypoint(self, st: StageState, ins: Instruction) -> None:
+        self._meta(st, lambda c: metadata.set_entrypoint(c, ins, st.shell, st.cmd_set))
+
+    def _words(self, st: StageState, ins: Instruction) -> list[str]:
+        env = self._expansion(st)
+        out: list[str] = []
+        for word in ins.args:
+            out += expand_words(word, env, self.df.escape)
+        return out
+
+    def expose(self, st: StageState, ins: Instruction) -> None:
+        ports = self._words(st, ins)
+        self._meta(st, lambda c: metadata.expose(c, ports))
+
+    def volume(self, st: StageState, ins: Instruction) -> None:
+        env = self._expansion(st)
+        paths = [expand(w, env, self.df.escape) for w in ins.args]
+        self._meta(st, lambda c: metadata.volume(c, paths))
+
+    def stopsignal(self, st: StageState, ins: Instruction) -> None:
+        sig = self._expand(st, ins.args[0])
+        self._meta(st, lambda c: metadata.stop_signal(c, sig))
+
+    def healthcheck(self, st: StageState, ins: Instruction) -> None:
+        self._meta(st, lambda c: metadata.healthcheck(c, ins))
+
+    def shell(self, st: StageState, ins: Instruction) -> None:
+        st.shell = list(ins.args)
+        self._meta(st, lambda c: metadata.set_shell(c, st.shell))
+
+    def onbuild(self, st: StageState, ins: Instruction) -> None:
+        trigger = ins.args[0]
+        self._meta(st, lambda c: metadata.onbuild(c, trigger))
+
+    def maintainer(self, st: StageState, ins: Instruction) -> None:
+        author = self._expand(st, ins.args[0])
+        new = StageImage(
+            copy.deepcopy(st.image.config), list(st.image.layer_blobs), st.image.image_id
+        )
+        new.config["author"] = author
+        comment = f"MAINTAINER {author}"
+        self.cached(
+            st, "nop " + comment, lambda: commit.commit(self.images, new, NOP + " " + comment)
+        )
+
+    # -- WORKDIR -------------------------------------------------------------------------
+
+    def workdir(self, st: StageState, ins: Instruction) -> None:
+        path = self._expand(st, ins.args[0])
+        new = StageImage(
+            copy.deepcopy(st.image.config), list(st.image.layer_blobs), st.image.image_id
+        )
+        comment = metadata.workdir(new.run_config, path)
+        target = str(new.run_config["WorkingDir"])
+        layers = self.layer_dirs(st.image)
+
+        def make() -> StageImage:
+            if target == "/" or imagefs.is_dir(layers, target):
+                return commit.commit(self.images, new, NOP + comment)
+            tree = self.scratch_dir("workdir")
+            created: list[str] = []
+            copying.mirror_parents(tree, layers, target.strip("/"), created, (0, 0))
+            return self._commit_tree(new, tree, created, NOP + comment)
+
+        self.cached(st, "nop " + comment, make)
+
+    def _commit_tree(
+        self, state: StageImage, tree: Path, paths: list[str], created_by: str
+    ) -> StageImage:
+        tar = self.job.work / f"layer-{self.counter}-{len(paths)}.tar"
+        try:
+            with open(tar, "wb") as f:
+                layerdiff.write_tree(tree, paths, f, None, recursive=False)
+            return commit.commit(self.images, state, created_by, tar)
+        finally:
+            tar.unlink(missing_ok=True)
+
+    # -- RUN -----------------------------------------------------------------------------
+
+    def run(self, st: StageState, ins: Instruction) -> None:
+        args = metadata.command(ins, st.shell)
+        if ins.heredocs and not ins.json_form:
+            args = [*st.shell, _heredoc_script(ins)]
+        if not args:
+            raise InvalidParameter(f"RUN on line {ins.line} has no command")
+        env = self._env(st)
+        hist = st.args.history_args(env)
+        prefix = f"|{len(hist)} " + " ".join(hist) + " " if hist else ""
+        created_by = prefix + " ".join(args)
+        key = "run " + json.dumps([hist, args])
+
+        def make() -> StageImage:
+            if not st.image.image_id:
+                st.image = commit.commit(self.images, st.image, NOP + " (scratch)")
+            return self._run_container(st, args, env, created_by)
+
+        self.cached(st, key, make)
+
+    def _run_container(
+        self, st: StageState, args: list[str], env: dict[str, str], created_by: str
+    ) -> StageImage:
+        cfg = st.image.run_config
+        req = runstep.RunRequest(
+            image_id=st.image.image_id,
+            args=args,
+            shown=" ".join(args),
+            env=st.args.run_env(env),
+            user=str(cfg.get("User") or ""),
+            workdir=str(cfg.get("WorkingDir") or ""),
+            network_mode=self.job.opts.network_mode,
+        )
+        self.counter += 1
+        tar = self.job.work / f"run-{self.counter}.tar"
+        started: list[str] = []
+
+        def keep(upper: Path) -> None:
+            with open(tar, "wb") as f:
+                layerdiff.write_layer(
+                    upper, f, exclude=_runtime_leftovers(upper, self.layer_dirs(st.image))
+                )
+
+        def on_start(cid: str) -> None:
+            started.append(cid)
+            self.job.out.running_in(cid)
+
+        try:
+            runstep.run(
+                self.job.env.containers, req, self.job.cancel, on_start, self.job.out.stream, keep
+            )
+            if started:
+                self.job.out.removing(started[0])
+            return commit.commit(self.images, st.image, created_by, tar)
+        finally:
+            tar.unlink(missing_ok=True)
+
+    # -- COPY / ADD ----------------------------------------------------------------------
+
+    def copy(self, st: StageState, ins: Instruction) -> None:
+        env = self._expansion(st)
+        words = [expand(w, env, self.df.escape) for w in ins.args]
+        if ins.heredocs:
+            raise InvalidParameter(
+                f"{ins.cmd} with a heredoc needs BuildKit; put the file in the context"
+            )
+        raws, dest = words[:-1], words[-1]
+        flags = {k: expand(v, env, self.df.escape) for k, v in ins.flags.items()}
+        layers = self.layer_dirs(st.image)
+        chown = imagefs.resolve_chown(layers, flags["chown"]) if flags.get("chown") else None
+        chmod = _chmod(flags.get("chmod", ""))
+        scratch = self.scratch_dir("src")
+        sources, digest = self._sources(ins.cmd, raws, flags.get("from", ""), scratch)
+        workdir = str(st.image.run_config.get("WorkingDir") or "/")
+        plan = copying.CopyPlan(sources, dest, workdir, chown, chmod, ins.cmd)
+        kind = (
+            "dir"
+            if len(sources) == 1 and sources[0].is_dir
+            else "file"
+            if len(sources) == 1
+            else "multi"
+        )
+        created_by = f"{NOP}{ins.cmd} {kind}:{digest.removeprefix('sha256:')} in {dest} "
+        key = "copy " + json.dumps([ins.cmd, digest, raws, dest, workdir, sorted(flags.items())])
+
+        def make() -> StageImage:
+            tree = self.scratch_dir("tree")
+            staged = copying.stage(plan, layers, tree, scratch)
+            return self._commit_tree(st.image, tree, staged.paths, created_by)
+
+        self.cached(st, key, make)
+
+    def _sources(
+        self, verb: str, raws: list[str], source: str, scratch: Path
+    ) -> tuple[list[copying.Source], str]:
+        if source:
+            image = self._copy_from(source)
+            layers = self.layer_dirs(image)
+            found = copying.image_sources(layers, raws, verb, scratch)
+            return found, "sha256:" + _hash([image.image_id, *raws])
+        ctx = self.job.context
+        out: list[copying.Source] = []
+        digests: list[str] = []
+        for raw in raws:
+            if verb == "ADD" and copying.is_url(raw):
+                src, digest = copying.fetch_url(raw, scratch)
+                out.append(src)
+                digests.append(digest)
+                continue
+            found = copying.context_sources(ctx, [raw], verb, verb == "ADD")
+            rels = [os.path.relpath(s.path, ctx) if s.path != ctx else "." for s in found]
+            digests.append(checksum(ctx, [r for r in rels]))
+            out += found
+        return out, "sha256:" + _hash(digests)
+
+    def _copy_from(self, name: str) -> StageImage:
+        found = self.df.stage(name)
+        if found is not None:
+            if found.index not in self.results:
+                raise InvalidParameter(
+                    f"COPY --from={name}: stage {name!r} is not built before this step"
+                )
+            return self.results[found.index]
+        return self.base(name, self.job.opts.platform)
+
+
+def _hash(parts: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _chmod(text: str) -> int | None:
+    if not text:
+        return None
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise InvalidParameter(
+            f"invalid --chmod value {text!r}: give an octal mode such as 755"
+        ) from None
+    if not 0 <= mode <= 0o7777:
+        raise InvalidParameter(f"invalid --chmod value {text!r}: give an octal mode such as 755")
+    return mode
+
+
+def _heredoc_script(ins: Instruction) -> str:
+    """`RUN <<EOF ... EOF`: the heredoc body is the script the shell runs."""
+    return "\n".join(doc.body() for doc in ins.heredocs)
+
+
+def _runtime_leftovers(upper: Path, layers: list[str]) -> list[str]:
+    """Empty mount points the runtime made for its bind mounts, absent from the image."""
+    out: list[str] = []
+    for rel in RUNTIME_MOUNTS:
+        path = upper / rel
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if st.st_size == 0 and imagefs.find(layers, "/" + rel) is None:
+            out.append(rel)
+    return out
