@@ -193,6 +193,8 @@ def test_checksum_ignores_mtime_but_not_content_or_metadata(tmp_path: Path) -> N
     os.utime(root / "src", (2, 2))
     assert context.checksum(root, ["src", "top", "link"]) == first, "mtime must not matter"
     assert context.checksum(root, ["./src/", "top", "link"]) == first
+    whole = context.checksum(root, ["."])
+    assert context.checksum(root, [""]) == whole == context.checksum(root, ["/"])
 
     changes = [
         lambda: (root / "src" / "sub" / "b.txt").write_text("B"),
@@ -210,6 +212,7 @@ def test_checksum_ignores_mtime_but_not_content_or_metadata(tmp_path: Path) -> N
         assert now not in seen
         seen.add(now)
     assert context.checksum(root, ["top", "src", "link"]) not in seen, "order is part of it"
+    assert context.checksum(root, ["."]) != whole
 
 
 def test_checksum_refuses_bad_paths(tmp_path: Path) -> None:
