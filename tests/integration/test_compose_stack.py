@@ -145,3 +145,24 @@ def test_published_port_listens_on_loopback_only(eng: EngineProcess) -> None:
         assert f"00000000:{port:04X}" not in local
     finally:
         run_compose(eng, base, port, "down", "-v")
+
+
+def test_stack_answers_again_after_an_engine_crash(eng: EngineProcess) -> None:
+    """The containers and the published port live in the shims; the names live in the
+    engine's DNS, which must answer again in every container once the engine is back."""
+    base = compose_cmd("docker-compose")
+    owner = Owner(eng)
+    before = HostState.take(eng.dir)
+    port = free_port()
+    try:
+        run_compose(eng, base, port, "up", "-d")
+        owner.observe()
+        assert get_when_ready(port)[0] == 200
+        eng.kill9()
+        eng.start()
+        status, body = get_when_ready(port)
+        assert status == 200, f"GET / -> {status}: {body}\nengine log:\n{eng.log_tail()}"
+        assert body.startswith("db: hello from the kv volume\n"), body
+    finally:
+        run_compose(eng, base, port, "down", "-v")
+    assert_no_leaks(before, owner)
