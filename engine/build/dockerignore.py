@@ -12,8 +12,10 @@ it does under `docker build`, so the rules are moby's (`patternmatcher` and
   directories. A malformed pattern is an error, as in Docker.
 - The last pattern that matches a path decides; a pattern matching a directory
   also matches everything below it.
-- An excluded directory is only entered when an exception could re-include
-  something inside it.
+- An excluded directory is only entered when an exception names a path
+  inside it literally (`!src/*.go` for `src`; a leading wildcard, as in
+  `!*/keep`, does not reach inside), which is what the docker CLI and
+  BuildKit do.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import InvalidParameter
@@ -134,7 +136,6 @@ class Pattern:
     line: int = 0
     kind: str = "exact"  # exact, prefix, suffix or regexp
     regex: re.Pattern[str] | None = None
-    dirs: list[str] = field(default_factory=list)
 
     def match(self, path: str) -> bool:
         if self.kind == "exact":
@@ -196,7 +197,7 @@ def compile_pattern(text: str, exclusion: bool, line: int = 0) -> Pattern:
         else:
             regex += ch
         first = False
-    pattern = Pattern(text, exclusion, line, kind, dirs=text.split("/"))
+    pattern = Pattern(text, exclusion, line, kind)
     if kind == "regexp":
         try:
             pattern.regex = re.compile(regex + r"\Z")  # Go's $: the very end, not before a \n
@@ -297,26 +298,15 @@ class DockerIgnore:
                 yield from self._walk(Path(entry.path), rel + "/", kept)
 
     def _may_include_below(self, rel: str, kept: set[str]) -> bool:
-        """Could an exception (or a kept path) select something inside excluded dir `rel`?"""
-        parts = rel.split("/")
-        if any(k.startswith(rel + "/") for k in kept):
-            return True
-        return any(p.exclusion and _could_reach(p.dirs, parts) for p in self.patterns)
+        """Whether to enter excluded dir `rel`: Docker's rule, to send the same files.
 
-
-def _could_reach(pattern_dirs: list[str], parts: list[str]) -> bool:
-    for i, part in enumerate(parts):
-        if i >= len(pattern_dirs):
-            return True  # the pattern names an ancestor: it matches this dir as a parent
-        comp = pattern_dirs[i]
-        if "**" in comp:
+        Docker enters it only when an exception's text starts with `rel/`, so
+        `!src/*.go` reaches into an excluded `src` but `!*/keep` does not.
+        """
+        dir_slash = rel + "/"
+        if any(k.startswith(dir_slash) for k in kept):
             return True
-        try:
-            if not compile_pattern(comp, True).match(part):
-                return False
-        except BadPattern:
-            return True
-    return True
+        return any(p.exclusion and (p.text + "/").startswith(dir_slash) for p in self.patterns)
 
 
 def _relative(path: str) -> str:
