@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.build import context
 from engine.build.dockerignore import DockerIgnore
 from tests.httpserve import BackgroundHTTPServer, QuietHandler
 
@@ -153,3 +154,20 @@ def test_walk_sends_what_the_docker_cli_sends(
             path.write_text(rel)
     (root / ".dockerignore").write_text("\n".join(patterns) + "\n")
     assert sorted(DockerIgnore.load(root).walk(root)) == cli_context(daemon, root)
+
+
+def test_the_cli_context_is_received_whole(daemon: RecordingDaemon, tmp_path: Path) -> None:
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM scratch\nCOPY src /src\n")
+    (root / "src" / "app.sh").write_text("#!/bin/sh\necho hi\n")
+    os.chmod(root / "src" / "app.sh", 0o755)
+    (root / "src" / "link").symlink_to("app.sh")
+    cli_context(daemon, root)
+    dest = tmp_path / "received"
+    context.receive(io.BytesIO(daemon.bodies[-1]), dest)
+    assert (dest / "src" / "app.sh").read_text() == "#!/bin/sh\necho hi\n"
+    assert os.stat(dest / "src" / "app.sh").st_mode & 0o777 == 0o755
+    assert os.readlink(dest / "src" / "link") == "app.sh"
+    # the CLI sends everything as root:root: the checksum does not depend on who ran it
+    assert {os.lstat(dest / p).st_uid for p in ("Dockerfile", "src", "src/app.sh")} == {0}
