@@ -6,6 +6,8 @@ engine started (tests/netleaks.py says what counts as ours).
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +145,40 @@ def test_the_check_sees_what_an_engine_would_leave(fresh: tuple[EngineProcess, H
         for name in (mine, other):
             subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
         subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
+
+
+def test_failed_start_leaves_nothing(
+    fresh: tuple[EngineProcess, HostState], tmp_path: Path
+) -> None:
+    """A start that fails after the network is set up (its published port is taken) undoes
+    the netns, the veths and the addresses; a later start on a free port works."""
+    eng, before = fresh
+    owner = Owner(eng)
+    eng.docker("network", "create", "fail-net")
+    owner.observe()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cidfile = tmp_path / "cid"
+        res = eng.docker(
+            "run", "-d", "--cidfile", str(cidfile), "--network", "fail-net",
+            "-p", f"127.0.0.1:{port}:80", *SLEEP, check=False,
+        )  # fmt: skip
+        assert res.returncode != 0 and "port is already allocated" in res.stderr, res.stderr
+        owner.add_container(cidfile.read_text())
+        owner.observe()
+        assert netns_files(eng) == []
+        links = {p.name for p in Path("/sys/class/net").iterdir()}
+        assert not {veth_name(c, n) for c in owner.container_ids for n in owner.network_ids} & links
+    # The failed start had the network's first address; it is free again if it was released.
+    gateway = eng.docker(
+        "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "fail-net"
+    )
+    first = str(ipaddress.ip_address(gateway.stdout.strip()) + 1)
+    cid = eng.docker("run", "-d", "--name", "next", "--network", "fail-net", "--ip", first, *SLEEP)
+    owner.add_container(cid.stdout)
+    eng.docker("rm", "-f", "next", cidfile.read_text().strip())
+    eng.docker("network", "rm", "fail-net")
+    eng.stop()
+    assert_no_leaks(before, owner)
