@@ -76,7 +76,10 @@ class Daemon:
             opts.cgroup_parent,
             self.networks,
             # The resolver is a late-bound lambda: the container manager is made after it.
-            EmbeddedDns(lambda cid, qname: self.containers.resolve_name(cid, qname)),
+            EmbeddedDns(
+                lambda cid, qname: self.containers.resolve_name(cid, qname),
+                reverse=lambda cid, ip: self.containers.reverse_name(cid, ip),
+            ),
         )
         # Before networks.setup(): IPAM rebuilds its allocations from the running containers.
         self.networks.attached = self.containers.attached

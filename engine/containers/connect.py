@@ -87,7 +87,7 @@ def restore(m: ContainerManager, c: Container) -> None:
         and c.spec.netns_path
         and not netconfig.joined_container(c.host_config)
     ):
-        m.sandbox.restore(c.id, _dns_servers(c))
+        m.sandbox.restore(c.id, list(c.networks.values()), _dns_servers(c))
 
 
 def write_files(m: ContainerManager, c: Container) -> None:
@@ -114,8 +114,9 @@ def connect(
                 c.id, net, ep, m.sandbox.next_ifname(eps), not routed and not net.internal
             )
         c.networks[net.name] = ep
-        if running:
+        if running and m.sandbox is not None:
             write_files(m, c)
+            m.sandbox.update_forwarding(c.id, list(c.networks.values()))
         m.store.save(c)
     if ep.endpoint_id:
         _event(m, c, ep, "connect")
@@ -138,8 +139,9 @@ def disconnect(m: ContainerManager, c: Container, net: Network, force: bool) -> 
         plugged = bool(ep.ip)
         if m.sandbox is not None and plugged:
             m.sandbox.unplug(c.id, ep)
-        if c.state.status.alive and c.spec.netns_path:
+        if c.state.status.alive and c.spec.netns_path and m.sandbox is not None:
             write_files(m, c)
+            m.sandbox.update_forwarding(c.id, list(c.networks.values()))
         m.store.save(c)
     if plugged:
         _event(m, c, Endpoint(net.id, net.name), "disconnect")

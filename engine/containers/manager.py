@@ -200,6 +200,14 @@ class ContainerManager:
             return None
         return netnames.resolve(asking, qname, self.store.all(), self.store.get)
 
+    def reverse_name(self, container_id: str, ip: str) -> str | None:
+        """The embedded DNS's PTR question: who holds `ip`, as `container_id` sees it."""
+        try:
+            asking = self.store.get(container_id)
+        except EngineError:
+            return None
+        return netnames.reverse(asking, ip, self.store.all())
+
     def prepare_attach(
         self, c: Container, stdin: bool, stdout: bool, stderr: bool
     ) -> PendingAttach:

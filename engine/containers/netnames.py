@@ -48,6 +48,18 @@ def resolve(
     return list(dict.fromkeys(found)) or None
 
 
+def reverse(asking: Container, ip: str, members: Iterable[Container]) -> str | None:
+    """PTR: "name.network" of the container holding `ip` on one of the asker's user
+    networks, as Docker answers; None to forward."""
+    eps = [ep for ep in asking.networks.values() if user_defined(ep)]
+    for other in members:
+        for ep in eps:
+            oep = other.networks.get(ep.network_name)
+            if oep is not None and oep.ip == ip and oep.network_id == ep.network_id:
+                return f"{other.name}.{ep.network_name}"
+    return None
+
+
 def _linked(ep: Endpoint, name: str, find: Callable[[str], Container]) -> list[str]:
     """Links on a user-defined network are aliases only the linking container sees."""
     out = []

@@ -46,6 +46,7 @@ class Dns(Protocol):
         upstreams: list[tuple[str, int]] | None = None,
         forward: bool = True,
     ) -> None: ...
+    def set_forwarding(self, container_id: str, forward: bool) -> None: ...
     def remove(self, container_id: str) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -88,10 +89,7 @@ class Sandbox:
                 self.plug(container_id, net, ep, f"eth{index}", route)
                 routed = routed or route
             if self.dns is not None:
-                # forward only with a way out: on internal networks alone, queries
-                # relayed from the engine's netns would leave where the container cannot
-                ups = [(s, 53) for s in upstreams or []] or None
-                self.dns.add(container_id, path, ups, forward=routed)
+                self._listen(container_id, path, endpoints, upstreams)
         except BaseException:
             self.down(container_id, endpoints)
             raise
@@ -167,13 +165,37 @@ class Sandbox:
             except OSError as exc:
                 log.warning("could not remove veth %s: %s", name, exc)
 
-    def restore(self, container_id: str, upstreams: list[str] | None = None) -> None:
+    def restore(
+        self, container_id: str, endpoints: list[Endpoint], upstreams: list[str] | None = None
+    ) -> None:
         """After an engine restart, for a container still running: its veths and
         addresses are intact (the netns is mounted), only the DNS listener died with
         the old engine."""
         path = self.netns_path(container_id)
         if self.dns is not None and netns.exists(path):
-            self.dns.add(container_id, path, [(s, 53) for s in upstreams or []] or None)
+            self._listen(container_id, path, endpoints, upstreams)
+
+    def _listen(
+        self, container_id: str, path: Path, endpoints: list[Endpoint], upstreams: list[str] | None
+    ) -> None:
+        assert self.dns is not None
+        servers = [(s, 53) for s in upstreams or []] or None
+        self.dns.add(container_id, path, servers, self.has_way_out(endpoints))
+
+    def has_way_out(self, endpoints: list[Endpoint]) -> bool:
+        """Whether the embedded DNS may forward for the container: not when all its
+        networks are internal (queries relayed from the engine's netns would leave
+        where the container cannot)."""
+        for ep in endpoints:
+            with contextlib.suppress(EngineError):
+                if not self.networks.get(ep.network_id).internal:
+                    return True
+        return False
+
+    def update_forwarding(self, container_id: str, endpoints: list[Endpoint]) -> None:
+        """After a connect or disconnect changed the container's networks."""
+        if self.dns is not None:
+            self.dns.set_forwarding(container_id, self.has_way_out(endpoints))
 
     # -- one endpoint ------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,59 @@ def test_forwarding_uses_the_containers_dns_servers(eng: EngineProcess) -> None:
             assert "192.0.2.77" in out, (net, out)
     finally:
         stub.close()
+
+
+def test_internal_only_containers_get_no_forwarding_until_connected(eng: EngineProcess) -> None:
+    eng.docker("network", "create", "--internal", "n3-vault")
+    stub = StubDns()
+    try:
+        run_d(
+            eng,
+            "--name",
+            "n3v",
+            "--network",
+            "n3-vault",
+            "--dns",
+            stub.ip,
+            "busybox",
+            "sleep",
+            "1000",
+        )
+        ask = ["exec", "n3v", "nslookup", "stub.test"]
+        assert "192.0.2.77" not in eng.docker(*ask, check=False).stdout
+        eng.docker("network", "connect", NET, "n3v")
+        assert "192.0.2.77" in eng.docker(*ask, check=False).stdout
+    finally:
+        rm(eng, "n3v")
+        eng.docker("network", "rm", "n3-vault", check=False)
+        stub.close()
+
+
+def test_reverse_lookup_and_network_events(eng: EngineProcess) -> None:
+    since = time.time()
+    cid = run_d(eng, "--name", "n3ptr", "--network", NET, "busybox", "sleep", "1000")
+    ip = ip_on(eng, "n3ptr", NET)
+    out = eng.docker("run", "--rm", "--network", NET, "busybox", "nslookup", ip, check=False)
+    assert f"n3ptr.{NET}" in out.stdout
+    rm(eng, "n3ptr")
+    until = time.time() + 1
+    lines = eng.docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        "type=network",
+        "--format",
+        "{{json .}}",
+    ).stdout.splitlines()
+    seen = [
+        (e["Action"], e["Actor"]["Attributes"].get("name"))
+        for e in map(json.loads, lines)
+        if e["Actor"]["Attributes"].get("container") == cid
+    ]
+    assert seen == [("connect", NET), ("disconnect", NET)]
 
 
 # -- the default bridge, links, container:<id> ----------------------------------------
