@@ -23,6 +23,7 @@ from engine.build import context
 from engine.build.bases import decode_registry_config
 from engine.build.builder import BuildEnv, Builder, Job
 from engine.build.cache import BuildCache, prune_images
+from engine.build.dockerfile import DockerfileSyntaxError
 from engine.build.output import Output
 from engine.build.request import parse_options
 from engine.errors import EngineError, InvalidParameter
@@ -118,6 +119,8 @@ def register(router: Router, d: Daemon) -> None:
         def run() -> None:
             try:
                 builder.build(job)
+            except DockerfileSyntaxError as exc:
+                q.put(InvalidParameter(exc.docker_message))
             except EngineError as exc:
                 q.put(storage_error(exc, str(d.opts.root)) or exc)
             except OSError as exc:
@@ -134,13 +137,20 @@ def register(router: Router, d: Daemon) -> None:
             target=_watch_hangup, args=(req._connection, cancel, done), daemon=True
         ).start()
 
+        first = q.get()
+        if isinstance(first, EngineError):
+            done.wait()  # the work directory is gone before the client hears of the failure
+            raise first  # nothing was sent yet: a plain error reply, as Docker's unflushed output
+
         def chunks() -> Iterator[bytes]:
+            item = first
             try:
-                while (item := q.get()) is not _DONE:
+                while item is not _DONE:
                     if isinstance(item, EngineError):
                         yield _error_line(item) + b"\r\n"
                     else:
                         yield json.dumps(item).encode() + b"\r\n"
+                    item = q.get()
             finally:
                 if not done.is_set():
                     cancel.set()  # the client went away mid-build
