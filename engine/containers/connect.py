@@ -9,6 +9,7 @@ container stops, as Docker shows it. Callers hold the container's lock.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
 
 NON_BRIDGE = ("host", "none")
+log = logging.getLogger("engine.containers")
 
 
 def plan(
@@ -88,6 +90,18 @@ def restore(m: ContainerManager, c: Container) -> None:
         and not netconfig.joined_container(c.host_config)
     ):
         m.sandbox.restore(c.id, list(c.networks.values()), _dns_servers(c))
+
+
+def sweep(m: ContainerManager) -> None:
+    """At engine start, after recovery: netns files no running container owns (an
+    engine that died while removing one) are unmounted and deleted."""
+    if m.sandbox is None:
+        return
+    live = {c.spec.netns_path for c in m.store.all() if c.state.status.alive}
+    for path in sorted((m.exec_root / "netns").glob("*")):
+        if str(path) not in live:
+            log.info("removing the stale network namespace %s", path)
+            m.sandbox.down(path.name, [])
 
 
 def write_files(m: ContainerManager, c: Container) -> None:

@@ -37,6 +37,7 @@ def recover(m: ContainerManager) -> None:
             _recover_one(m, c)
         except Exception:
             log.exception("recovering container %s failed", c.short_id)
+    connect.sweep(m)
 
 
 def _recover_one(m: ContainerManager, c: Container) -> None:

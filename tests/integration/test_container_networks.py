@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from engine.network import dnswire
+from engine.network import dnswire, netns
 from engine.network.datapath import veth_name
 from tests.engine_process import EngineProcess, api_call, wait_for
 
@@ -423,7 +423,10 @@ def test_engine_kill9_keeps_endpoints_and_dns(
     run_d(engine, "--name", "n3cli", "--network", "n3-crash", "busybox", "sleep", "1000")
     ips = {n: ip_on(engine, n, "n3-crash") for n in ("n3srv", "n3cli")}
     engine.kill9()
+    stale = engine.exec_root / "netns" / "0123456789abcdef"  # as if it died mid-removal
+    netns.create(stale)
     engine.start()
+    assert not stale.exists()
     assert {n: ip_on(engine, n, "n3-crash") for n in ips} == ips
     wget = ["exec", "n3cli", "timeout", "5", "wget", "-qO-", "http://n3srv/hostname"]
     assert wait_for(lambda: engine.docker(*wget, check=False).stdout.strip() == "srv", 10)
