@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.containers import hostfiles, netconfig, netnames
 from engine.containers.model import Container
-from engine.errors import Conflict, Forbidden, InvalidParameter
+from engine.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from engine.network import portmap
 from engine.network.model import BRIDGE, Endpoint, Network
 
@@ -50,6 +50,7 @@ def up(m: ContainerManager, c: Container) -> None:
         for ep in c.networks.values():
             ep.endpoint_id = secrets.token_hex(32)
         return
+    _check_networks(m, c)
     _check_links(m, c)
     path = m.sandbox.up(c.id, list(c.networks.values()), _dns_servers(c))
     c.spec.netns_path = str(path)
@@ -184,16 +185,35 @@ def _internal(m: ContainerManager, ep: Endpoint) -> bool:
         return True
 
 
+def _check_networks(m: ContainerManager, c: Container) -> None:
+    """A network removed after the container was created is named, with a way out."""
+    assert m.networks is not None
+    for ep in c.networks.values():
+        try:
+            m.networks.get(ep.network_id)
+        except NotFound:
+            raise NotFound(
+                f"network {ep.network_name} not found: it was removed after container "
+                f"{c.name} was created; create it again or recreate the container"
+            ) from None
+
+
 def _check_links(m: ContainerManager, c: Container) -> None:
     """Docker refuses to start a container whose `--link` target is not running."""
     ep = c.networks.get("bridge")
     for link in ep.links if ep else []:
         target, _, alias = link.partition(":")
         other = m.store.get(target)
-        if not other.state.status.alive or "bridge" not in other.networks:
+        if not other.state.status.alive:
             raise Conflict(
                 f"cannot link to a non running container: /{other.name} AS /{c.name}/{alias}: "
                 f"start {other.name} first"
+            )
+        if "bridge" not in other.networks:
+            raise InvalidParameter(
+                f"cannot link to /{other.name}, as it does not belong to the default network: "
+                "links work on the default bridge only; on a user-defined network use "
+                "its name or an alias"
             )
 
 

@@ -408,6 +408,19 @@ def test_refused_network_options(
     assert eng.docker("ps", "-aq").stdout == before
 
 
+def test_start_after_its_network_was_removed_names_it(eng: EngineProcess) -> None:
+    eng.docker("network", "create", "n3-gone")
+    eng.docker("create", "--name", "n3orphan", "--network", "n3-gone", "busybox", "true")
+    try:
+        eng.docker("network", "rm", "n3-gone")
+        res = eng.docker("start", "n3orphan", check=False)
+        assert "network n3-gone not found: it was removed" in res.stderr
+        assert inspect(eng, "n3orphan")["State"]["Status"] == "created"
+        assert not netns_file(eng, inspect(eng, "n3orphan")["Id"]).exists()
+    finally:
+        rm(eng, "n3orphan")
+
+
 # -- engine crash ---------------------------------------------------------------------------
 
 
