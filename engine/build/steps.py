@@ -192,9 +192,7 @@ class Steps:
             v = expand(raw or "", env, self.df.escape)
             if not k:
                 raise InvalidParameter(f"{ins.cmd} names can not be blank")
-            out.append((k, v))
-            if ins.cmd == "ENV":
-                env[k] = v  # later pairs of one ENV see earlier ones? not in Docker: kept simple
+            out.append((k, v))  # every pair sees the values from before the instruction
         return out
 
     def env(self, st: StageState, ins: Instruction) -> None:
