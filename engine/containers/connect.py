@@ -124,7 +124,8 @@ def connect(
         running = c.state.status.alive and bool(c.spec.netns_path)
         if running and m.sandbox is not None:
             eps = list(c.networks.values())
-            routed = any(e.ip and not _internal(m, e) for e in eps)
+            # The default route comes with the first network that has a way out.
+            routed = m.sandbox.has_way_out([e for e in eps if e.ip])
             m.sandbox.plug(
                 c.id, net, ep, m.sandbox.next_ifname(eps), not routed and not net.internal
             )
@@ -175,14 +176,6 @@ def _check_connectable(c: Container, net: Network) -> None:
         raise InvalidParameter(netconfig.NO_NETWORK)
     if net.name in c.networks or any(e.network_id == net.id for e in c.networks.values()):
         raise Forbidden(f"endpoint with name {c.name} already exists in network {net.name}")
-
-
-def _internal(m: ContainerManager, ep: Endpoint) -> bool:
-    assert m.networks is not None
-    try:
-        return m.networks.get(ep.network_id).internal
-    except Exception:
-        return True
 
 
 def _check_networks(m: ContainerManager, c: Container) -> None:

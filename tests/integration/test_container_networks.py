@@ -229,8 +229,10 @@ def test_internal_only_containers_get_no_forwarding_until_connected(eng: EngineP
         )
         ask = ["exec", "n3v", "nslookup", "stub.test"]
         assert "192.0.2.77" not in eng.docker(*ask, check=False).stdout
+        assert "default" not in eng.docker("exec", "n3v", "ip", "route").stdout
         eng.docker("network", "connect", NET, "n3v")
         assert "192.0.2.77" in eng.docker(*ask, check=False).stdout
+        assert "default via" in eng.docker("exec", "n3v", "ip", "route").stdout  # the way out
     finally:
         rm(eng, "n3v")
         eng.docker("network", "rm", "n3-vault", check=False)
