@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.build import commit, dockerfile
+from engine.build import commit, dockerfile, runstep
 from engine.build.args import BuildArgs
 from engine.build.cache import BuildCache
 from engine.build.dockerignore import DockerIgnore
@@ -102,8 +102,10 @@ class Builder:
     def __init__(self, env: BuildEnv, work_root: Path) -> None:
         self.env = env
         self.work_root = work_root
-        shutil.rmtree(work_root, ignore_errors=True)  # what a crashed build left
+        # Made before the first build runs: whatever a stopped engine's builds left is orphaned.
+        shutil.rmtree(work_root, ignore_errors=True)
         work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        runstep.remove_orphans(env.containers)
 
     def workspace(self) -> Path:
         path = self.work_root / uuid.uuid4().hex

@@ -28,6 +28,8 @@ from engine.errors import EngineError
 log = logging.getLogger("engine.build")
 
 _HEADER = struct.Struct(">BxxxI")
+# Marks a RUN step's container, so one a dead engine left behind is recognised as an orphan.
+STEP_LABEL = "com.dockyard.build.step"
 _POLL_SECONDS = 0.5
 
 
@@ -65,7 +67,7 @@ def _body(req: RunRequest) -> dict[str, Any]:
         "AttachStdout": True,
         "AttachStderr": True,
         "Healthcheck": {"Test": ["NONE"]},
-        "Labels": {},
+        "Labels": {STEP_LABEL: "true"},
         "HostConfig": {"NetworkMode": req.network_mode or "default"},
     }
 
@@ -137,3 +139,11 @@ def _remove(m: ContainerManager, c: Container) -> None:
         m.remove(c, force=True, volumes=True)
     except EngineError as exc:
         log.warning("removing build container %s failed: %s", c.short_id, exc.message)
+
+
+def remove_orphans(m: ContainerManager) -> list[str]:
+    """Remove step containers no build owns (the engine stopped mid-build); their ids."""
+    orphans = [c for c in m.store.all() if c.labels.get(STEP_LABEL) == "true"]
+    for c in orphans:
+        _remove(m, c)
+    return [c.id for c in orphans]

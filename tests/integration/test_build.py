@@ -459,3 +459,31 @@ def test_bad_build_requests_are_400_and_change_nothing(
     assert expect in json.loads(data)["message"]
     assert eng.docker("images", "-aq", "--no-trunc").stdout == images
     assert leftovers(eng) == ([], [])
+
+
+def test_an_engine_killed_mid_build_leaves_no_step_container_after_the_next_build(
+    engine: EngineProcess, test_images: Path, tmp_path: Path
+) -> None:
+    load_busybox(engine, test_images)
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo started; sleep 120\n"})
+    env = {**engine.env, "DOCKER_BUILDKIT": "0"}
+    proc = subprocess.Popen(
+        ["docker", "build", str(ctx)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        while proc.stdout.readline() != "started\n":
+            pass
+        engine.kill9()
+    finally:
+        proc.kill()
+        proc.wait()
+    engine.start()
+    assert engine.docker("ps", "-aq").stdout.strip()  # the step container outlived the engine
+    write(ctx, {"Dockerfile": "FROM busybox\nLABEL after=restart\n"})
+    build(engine, ctx)
+    assert leftovers(engine) == ([], [])
