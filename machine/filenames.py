@@ -24,3 +24,7 @@ SOCKET = "docker.sock"  # the forwarded engine API socket (0600)
 FORWARD_PID = "forward.pid"  # the forwarder process that serves docker.sock
 FORWARD_LOG = "forward.log"  # its log
 STAGES = "stages.json"  # the stages of the last start, for status and the benchmark
+CONFIG = "machine.yaml"  # the machine's config (machine/config.py): backend, sizes, image
+ENGINE_ROOT = "root"  # native backend: the engine's --root (images, containers, volumes)
+ENGINE_PID = "engine.pid"  # native backend: pid of the engine process it started
+ENGINE_LOG = "engine.log"  # native backend: the engine's stdout and stderr
