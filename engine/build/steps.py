@@ -361,7 +361,7 @@ class Steps:
         chown = imagefs.resolve_chown(layers, flags["chown"]) if flags.get("chown") else None
         chmod = _chmod(flags.get("chmod", ""))
         scratch = self.scratch_dir("src")
-        sources, digest = self._sources(ins.cmd, raws, flags.get("from", ""), scratch)
+        sources, digest = self._sources(ins.cmd, raws, flags, scratch)
         workdir = str(st.image.run_config.get("WorkingDir") or "/")
         plan = copying.CopyPlan(sources, dest, workdir, chown, chmod, ins.cmd)
         kind = (
@@ -382,8 +382,9 @@ class Steps:
         self.cached(st, key, make)
 
     def _sources(
-        self, verb: str, raws: list[str], source: str, scratch: Path
+        self, verb: str, raws: list[str], flags: dict[str, str], scratch: Path
     ) -> tuple[list[copying.Source], str]:
+        source = flags.get("from", "")
         if source:
             image = self._copy_from(source)
             layers = self.layer_dirs(image)
@@ -395,12 +396,13 @@ class Steps:
         for raw in raws:
             if verb == "ADD" and copying.is_url(raw):
                 src, digest = copying.fetch_url(raw, scratch)
+                _check_sum(flags.get("checksum", ""), digest, raw)
                 out.append(src)
                 digests.append(digest)
                 continue
             found = copying.context_sources(ctx, [raw], verb, verb == "ADD")
             rels = [os.path.relpath(s.path, ctx) if s.path != ctx else "." for s in found]
-            digests.append(checksum(ctx, [r for r in rels]))
+            digests.append(checksum(ctx, rels))
             out += found
         return out, "sha256:" + _hash(digests)
 
@@ -419,6 +421,18 @@ def _hash(parts: list[str]) -> str:
     import hashlib
 
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _check_sum(expected: str, actual: str, url: str) -> None:
+    """ADD --checksum=sha256:...: the download must hash to it."""
+    if not expected:
+        return
+    if not expected.startswith("sha256:"):
+        raise InvalidParameter("ADD --checksum: only sha256:<hex> digests are supported")
+    if expected != actual:
+        raise InvalidParameter(
+            f"ADD failed: the content of {url} has digest {actual}, not the expected {expected}"
+        )
 
 
 def _chmod(text: str) -> int | None:

@@ -10,6 +10,7 @@ and a client that goes away mid-build.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -487,3 +488,27 @@ def test_an_engine_killed_mid_build_leaves_no_step_container_after_the_next_buil
     write(ctx, {"Dockerfile": "FROM busybox\nLABEL after=restart\n"})
     build(engine, ctx)
     assert leftovers(engine) == ([], [])
+
+
+def test_add_checksum_must_match(eng: EngineProcess, tmp_path: Path) -> None:
+    payload = tmp_path / "www"
+    payload.mkdir()
+    (payload / "f.txt").write_text("content\n")
+    good = "sha256:" + hashlib.sha256(b"content\n").hexdigest()
+
+    class Handler(_Files):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, directory=str(payload), **kw)
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    with BackgroundHTTPServer() as web:
+        web.serve(Handler)
+        url = f"http://{web.host}/f.txt"
+        write(ctx, {"Dockerfile": f"FROM busybox\nADD --checksum={good} {url} /f.txt\n"})
+        build(eng, ctx)
+        bad = "sha256:" + "0" * 64
+        write(ctx, {"Dockerfile": f"FROM busybox\nADD --checksum={bad} {url} /f.txt\n"})
+        res = build(eng, ctx, check=False)
+    assert res.returncode != 0 and f"not the expected {bad}" in res.stderr
+    assert leftovers(eng) == ([], [])
