@@ -13,6 +13,7 @@ PKGS=(
   iproute2 iptables uidmap  # networking and user namespaces
   apache2-utils     # htpasswd, for registry auth tests
   docker-compose    # Debian's compose v1 (1.29.2): the acceptance stack must run on it too
+  qemu-system-x86 qemu-utils  # the VM machine backend (qemu-img makes its data disk)
   make procps util-linux ca-certificates
 )
 # The docker CLI is what users drive the engine with; Debian ships it in docker.io.
