@@ -22,6 +22,8 @@ from engine.images.store import Image, ImageStore
 from engine.timefmt import now_rfc3339
 
 _CHUNK = 1 << 20
+# The created_by prefix of a step that ran no command (Docker's "no operation" marker).
+NOP = "/bin/sh -c #(nop) "
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""One function per instruction kind, each ending in a committed (or cached) image.
+"""One handler per instruction kind, each ending in a committed (or cached) image.
 
 `Steps.dispatch` expands the instruction's words where Docker expands them
 (ENV and ARG values in scope, ENV winning), then looks the step up in the
 cache by its parent image and key. A hit prints "Using cache" and moves on;
-a miss does the work (a container for RUN, a staged tree for COPY/ADD and
-a missing WORKDIR, nothing for metadata) and commits.
+a miss does the work (a container for RUN, nothing for metadata; the steps
+that stage a tree, COPY/ADD and a missing WORKDIR, live in `filesteps`) and
+commits.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.build import commit, copying, dockerfile, imagefs, layerdiff, metadata, runstep
+from engine.build import commit, dockerfile, filesteps, imagefs, layerdiff, metadata, runstep
 from engine.build.args import BuildArgs
 from engine.build.bases import resolve
-from engine.build.commit import StageImage
-from engine.build.context import checksum
+from engine.build.commit import NOP, StageImage
 from engine.build.dockerfile import Dockerfile, Instruction, Stage, expand, expand_words
 from engine.build.stagestate import StageState
 from engine.errors import EngineError, InvalidParameter
@@ -28,7 +28,6 @@ from engine.errors import EngineError, InvalidParameter
 if TYPE_CHECKING:
     from engine.build.builder import Job
 
-NOP = "/bin/sh -c #(nop) "
 # Files the runtime bind-mounts over; a RUN's upper dir may hold their empty mount points.
 RUNTIME_MOUNTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
 SCRATCH_PARENT = "scratch"
@@ -56,10 +55,10 @@ class Steps:
             "SHELL": self.shell,
             "ONBUILD": self.onbuild,
             "MAINTAINER": self.maintainer,
-            "WORKDIR": self.workdir,
+            "WORKDIR": lambda st, ins: filesteps.workdir(self, st, ins),
             "RUN": self.run,
-            "COPY": self.copy,
-            "ADD": self.copy,
+            "COPY": lambda st, ins: filesteps.copy(self, st, ins),
+            "ADD": lambda st, ins: filesteps.copy(self, st, ins),
         }
 
     # -- plumbing ------------------------------------------------------------------------
@@ -77,11 +76,11 @@ class Steps:
     def _env(self, st: StageState) -> dict[str, str]:
         return metadata.env_dict(st.image.run_config)
 
-    def _expansion(self, st: StageState) -> dict[str, str]:
+    def expansion(self, st: StageState) -> dict[str, str]:
         return st.args.expansion_env(self._env(st))
 
-    def _expand(self, st: StageState, word: str) -> str:
-        return expand(word, self._expansion(st), self.df.escape)
+    def expand_word(self, st: StageState, word: str) -> str:
+        return expand(word, self.expansion(st), self.df.escape)
 
     def layer_dirs(self, image: StageImage) -> list[str]:
         if not image.image_id:
@@ -185,7 +184,7 @@ class Steps:
         self._meta(st, lambda _c: f"ARG {words}")
 
     def _pairs(self, st: StageState, ins: Instruction) -> list[tuple[str, str]]:
-        env = self._expansion(st)
+        env = self.expansion(st)
         out: list[tuple[str, str]] = []
         for key, raw in ins.pairs:
             k = expand(key, env, self.df.escape)
@@ -204,7 +203,7 @@ class Steps:
         self._meta(st, lambda c: metadata.set_labels(c, pairs))
 
     def user(self, st: StageState, ins: Instruction) -> None:
-        user = self._expand(st, ins.args[0])
+        user = self.expand_word(st, ins.args[0])
         self._meta(st, lambda c: metadata.set_user(c, user))
 
     def cmd(self, st: StageState, ins: Instruction) -> None:
@@ -215,7 +214,7 @@ class Steps:
         self._meta(st, lambda c: metadata.set_entrypoint(c, ins, st.shell, st.cmd_set))
 
     def _words(self, st: StageState, ins: Instruction) -> list[str]:
-        env = self._expansion(st)
+        env = self.expansion(st)
         out: list[str] = []
         for word in ins.args:
             out += expand_words(word, env, self.df.escape)
@@ -226,12 +225,12 @@ class Steps:
         self._meta(st, lambda c: metadata.expose(c, ports))
 
     def volume(self, st: StageState, ins: Instruction) -> None:
-        env = self._expansion(st)
+        env = self.expansion(st)
         paths = [expand(w, env, self.df.escape) for w in ins.args]
         self._meta(st, lambda c: metadata.volume(c, paths))
 
     def stopsignal(self, st: StageState, ins: Instruction) -> None:
-        sig = self._expand(st, ins.args[0])
+        sig = self.expand_word(st, ins.args[0])
         self._meta(st, lambda c: metadata.stop_signal(c, sig))
 
     def healthcheck(self, st: StageState, ins: Instruction) -> None:
@@ -246,7 +245,7 @@ class Steps:
         self._meta(st, lambda c: metadata.onbuild(c, trigger))
 
     def maintainer(self, st: StageState, ins: Instruction) -> None:
-        author = self._expand(st, ins.args[0])
+        author = self.expand_word(st, ins.args[0])
         new = StageImage(
             copy.deepcopy(st.image.config), list(st.image.layer_blobs), st.image.image_id
         )
@@ -255,38 +254,6 @@ class Steps:
         self.cached(
             st, "nop " + comment, lambda: commit.commit(self.images, new, NOP + " " + comment)
         )
-
-    # -- WORKDIR -------------------------------------------------------------------------
-
-    def workdir(self, st: StageState, ins: Instruction) -> None:
-        path = self._expand(st, ins.args[0])
-        new = StageImage(
-            copy.deepcopy(st.image.config), list(st.image.layer_blobs), st.image.image_id
-        )
-        comment = metadata.workdir(new.run_config, path)
-        target = str(new.run_config["WorkingDir"])
-        layers = self.layer_dirs(st.image)
-
-        def make() -> StageImage:
-            if target == "/" or imagefs.is_dir(layers, target):
-                return commit.commit(self.images, new, NOP + comment)
-            tree = self.scratch_dir("workdir")
-            created: list[str] = []
-            copying.mirror_parents(tree, layers, target.strip("/"), created, (0, 0))
-            return self._commit_tree(new, tree, created, NOP + comment)
-
-        self.cached(st, "nop " + comment, make)
-
-    def _commit_tree(
-        self, state: StageImage, tree: Path, paths: list[str], created_by: str
-    ) -> StageImage:
-        tar = self.job.work / f"layer-{self.counter}-{len(paths)}.tar"
-        try:
-            with open(tar, "wb") as f:
-                layerdiff.write_tree(tree, paths, f, None, recursive=False)
-            return commit.commit(self.images, state, created_by, tar)
-        finally:
-            tar.unlink(missing_ok=True)
 
     # -- RUN -----------------------------------------------------------------------------
 
@@ -345,108 +312,6 @@ class Steps:
             return commit.commit(self.images, st.image, created_by, tar)
         finally:
             tar.unlink(missing_ok=True)
-
-    # -- COPY / ADD ----------------------------------------------------------------------
-
-    def copy(self, st: StageState, ins: Instruction) -> None:
-        env = self._expansion(st)
-        words = [expand(w, env, self.df.escape) for w in ins.args]
-        if ins.heredocs:
-            raise InvalidParameter(
-                f"{ins.cmd} with a heredoc needs BuildKit; put the file in the context"
-            )
-        raws, dest = words[:-1], words[-1]
-        flags = {k: expand(v, env, self.df.escape) for k, v in ins.flags.items()}
-        layers = self.layer_dirs(st.image)
-        chown = imagefs.resolve_chown(layers, flags["chown"]) if flags.get("chown") else None
-        chmod = _chmod(flags.get("chmod", ""))
-        scratch = self.scratch_dir("src")
-        sources, digest = self._sources(ins.cmd, raws, flags, scratch)
-        workdir = str(st.image.run_config.get("WorkingDir") or "/")
-        plan = copying.CopyPlan(sources, dest, workdir, chown, chmod, ins.cmd)
-        kind = (
-            "dir"
-            if len(sources) == 1 and sources[0].is_dir
-            else "file"
-            if len(sources) == 1
-            else "multi"
-        )
-        created_by = f"{NOP}{ins.cmd} {kind}:{digest.removeprefix('sha256:')} in {dest} "
-        key = "copy " + json.dumps([ins.cmd, digest, raws, dest, workdir, sorted(flags.items())])
-
-        def make() -> StageImage:
-            tree = self.scratch_dir("tree")
-            staged = copying.stage(plan, layers, tree, scratch)
-            return self._commit_tree(st.image, tree, staged.paths, created_by)
-
-        self.cached(st, key, make)
-
-    def _sources(
-        self, verb: str, raws: list[str], flags: dict[str, str], scratch: Path
-    ) -> tuple[list[copying.Source], str]:
-        source = flags.get("from", "")
-        if source:
-            image = self._copy_from(source)
-            layers = self.layer_dirs(image)
-            found = copying.image_sources(layers, raws, verb, scratch)
-            return found, "sha256:" + _hash([image.image_id, *raws])
-        ctx = self.job.context
-        out: list[copying.Source] = []
-        digests: list[str] = []
-        for raw in raws:
-            if verb == "ADD" and copying.is_url(raw):
-                src, digest = copying.fetch_url(raw, scratch)
-                _check_sum(flags.get("checksum", ""), digest, raw)
-                out.append(src)
-                digests.append(digest)
-                continue
-            found = copying.context_sources(ctx, [raw], verb, verb == "ADD")
-            rels = [os.path.relpath(s.path, ctx) if s.path != ctx else "." for s in found]
-            digests.append(checksum(ctx, rels))
-            out += found
-        return out, "sha256:" + _hash(digests)
-
-    def _copy_from(self, name: str) -> StageImage:
-        found = self.df.stage(name)
-        if found is not None:
-            if found.index not in self.results:
-                raise InvalidParameter(
-                    f"COPY --from={name}: stage {name!r} is not built before this step"
-                )
-            return self.results[found.index]
-        return self.base(name, self.job.opts.platform)
-
-
-def _hash(parts: list[str]) -> str:
-    import hashlib
-
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def _check_sum(expected: str, actual: str, url: str) -> None:
-    """ADD --checksum=sha256:...: the download must hash to it."""
-    if not expected:
-        return
-    if not expected.startswith("sha256:"):
-        raise InvalidParameter("ADD --checksum: only sha256:<hex> digests are supported")
-    if expected != actual:
-        raise InvalidParameter(
-            f"ADD failed: the content of {url} has digest {actual}, not the expected {expected}"
-        )
-
-
-def _chmod(text: str) -> int | None:
-    if not text:
-        return None
-    try:
-        mode = int(text, 8)
-    except ValueError:
-        raise InvalidParameter(
-            f"invalid --chmod value {text!r}: give an octal mode such as 755"
-        ) from None
-    if not 0 <= mode <= 0o7777:
-        raise InvalidParameter(f"invalid --chmod value {text!r}: give an octal mode such as 755")
-    return mode
 
 
 def _heredoc_script(ins: Instruction) -> str:
