@@ -31,7 +31,7 @@ def resolve(
     asking: Container, qname: str, members: Iterable[Container], find: Callable[[str], Container]
 ) -> list[str] | None:
     """IPv4 addresses for `qname` as seen from `asking`, or None when it is not a name
-    of its networks (the DNS then forwards it)."""
+    of its networks (the DNS then forwards it). "name.network" asks one network only."""
     name = qname.rstrip(".").lower()
     found: list[str] = []
     eps = [ep for ep in asking.networks.values() if user_defined(ep)]
@@ -39,11 +39,13 @@ def resolve(
         found += _linked(ep, name, find)
     everyone = list(members)
     for ep in eps:
+        scoped = name.removesuffix("." + ep.network_name.lower())
+        wanted = {name, scoped}
         for other in everyone:
             oep = other.networks.get(ep.network_name)
             if oep is None or not oep.ip or oep.network_id != ep.network_id:
                 continue
-            if name in (n.lower() for n in dns_names(other, oep)):
+            if wanted & {n.lower() for n in dns_names(other, oep)}:
                 found.append(oep.ip)
     return list(dict.fromkeys(found)) or None
 

@@ -147,6 +147,9 @@ def test_dns_answers_members_of_shared_user_networks_only() -> None:
     assert netnames.resolve(c, "b", everyone, find) == ["10.8.0.3"]
     assert netnames.resolve(d, "a", everyone, find) is None  # default bridge: forwarded
     assert netnames.resolve(a, "example.org", everyone, find) is None
+    assert netnames.resolve(b, "c.db", everyone, find) == ["10.8.0.4"]
+    assert netnames.resolve(a, "b.app", everyone, find) == ["10.9.0.3"]
+    assert netnames.resolve(a, "b.db", everyone, find) is None  # a is not on db
     assert netnames.reverse(a, "10.9.0.3", everyone) == "b.app"
     assert netnames.reverse(a, "10.8.0.4", everyone) is None  # c shares no network with a
     assert netnames.reverse(d, "172.17.0.2", everyone) is None
