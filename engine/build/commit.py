@@ -50,7 +50,8 @@ class StageImage:
         return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
 
 
-def scratch(platform_text: str = "") -> StageImage:
+def scratch() -> StageImage:
+    """`FROM scratch`: no layers, the engine's platform, an empty config."""
     plat = default_platform()
     config: dict[str, Any] = {
         "architecture": plat.architecture,

@@ -10,6 +10,7 @@ layer tar the caller commits.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import logging
 import signal
@@ -31,6 +32,9 @@ _HEADER = struct.Struct(">BxxxI")
 # Marks a RUN step's container, so one a dead engine left behind is recognised as an orphan.
 STEP_LABEL = "com.dockyard.build.step"
 _POLL_SECONDS = 0.5
+# After the exit, how long the last output may take to arrive (a daemon the step started
+# and left holding stdout ends with the container's pid namespace anyway).
+_OUTPUT_GRACE_SECONDS = 30.0
 
 
 class Cancelled(EngineError):
@@ -75,18 +79,23 @@ def _body(req: RunRequest) -> dict[str, Any]:
 def _pump(sock: socket.socket, out: Callable[[str], None]) -> None:
     """The shim's framed stdout/stderr, passed on as text as it arrives."""
     buf = b""
+    decoders = {n: codecs.getincrementaldecoder("utf-8")("replace") for n in (1, 2)}
     while True:
-        data = sock.recv(65536)
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            return  # closed under us: the step is over
         if not data:
             return
         buf += data
         while len(buf) >= _HEADER.size:
-            _, size = _HEADER.unpack_from(buf)
+            stream, size = _HEADER.unpack_from(buf)
             if len(buf) < _HEADER.size + size:
                 break
             payload = buf[_HEADER.size : _HEADER.size + size]
             buf = buf[_HEADER.size + size :]
-            out(payload.decode("utf-8", errors="replace"))
+            decoder = decoders.get(stream, decoders[1])
+            out(decoder.decode(payload))  # a character split across frames stays whole
 
 
 def _wait_exit(m: ContainerManager, c: Container, cancel: threading.Event) -> int:
@@ -112,22 +121,25 @@ def run(
     caller can print "Running in"; RunFailed carries a non-zero exit.
     """
     c = m.create(_body(req), "")
+    sock: socket.socket | None = None
     try:
         started(c.id)
         pending = m.prepare_attach(c, False, True, True)
-        pump: threading.Thread | None = None
         m.start(c)
         pending.ready.wait()
-        if pending.sock is not None:
-            pump = threading.Thread(target=_pump, args=(pending.sock, out), daemon=True)
+        sock = pending.sock
+        pump = threading.Thread(target=_pump, args=(sock, out), daemon=True)
+        if sock is not None:
             pump.start()
         code = _wait_exit(m, c, cancel)
-        if pump is not None:
-            pump.join()
+        if sock is not None:
+            pump.join(_OUTPUT_GRACE_SECONDS)  # the rest of the output, then the result
         if code != 0:
             raise RunFailed(req.shown, code)
         keep(Path(c.spec.upperdir))
     finally:
+        if sock is not None:
+            sock.close()
         _remove(m, c)
 
 
