@@ -5,6 +5,9 @@ Docker's rule: on a user-defined network a container is found by its name, its
 aliases on that network, its short id and its hostname, and by the link aliases
 the asking container gave it; on the default bridge nothing is resolved by name
 (only `--link` writes /etc/hosts lines), so queries there are forwarded.
+
+These run on the DNS and API threads while a connect may change a record, so
+each record's networks are read through a snapshot (`list(...)`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def resolve(
     of its networks (the DNS then forwards it). "name.network" asks one network only."""
     name = qname.rstrip(".").lower()
     found: list[str] = []
-    eps = [ep for ep in asking.networks.values() if user_defined(ep)]
+    eps = [ep for ep in list(asking.networks.values()) if user_defined(ep)]
     for ep in eps:
         found += _linked(ep, name, find)
     everyone = list(members)
@@ -53,7 +56,7 @@ def resolve(
 def reverse(asking: Container, ip: str, members: Iterable[Container]) -> str | None:
     """PTR: "name.network" of the container holding `ip` on one of the asker's user
     networks, as Docker answers; None to forward."""
-    eps = [ep for ep in asking.networks.values() if user_defined(ep)]
+    eps = [ep for ep in list(asking.networks.values()) if user_defined(ep)]
     for other in members:
         for ep in eps:
             oep = other.networks.get(ep.network_name)
@@ -99,7 +102,7 @@ def attached(containers: Iterable[Container], network_id: str) -> dict[str, tupl
     (NetworkManager's `attached` hook: network inspect, IPAM rebuild, rm checks)."""
     out = {}
     for c in containers:
-        for ep in c.networks.values():
+        for ep in list(c.networks.values()):
             if ep.network_id == network_id and ep.endpoint_id:
                 out[c.id] = (c.name, ep)
     return out

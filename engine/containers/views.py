@@ -69,7 +69,7 @@ def network_settings(c: Container) -> dict[str, Any]:
         "Gateway": top.gateway if top else "",
         "MacAddress": top.mac if top else "",
         "EndpointID": top.endpoint_id if top else "",
-        "Networks": {name: endpoint_view(c, ep) for name, ep in c.networks.items()},
+        "Networks": {name: endpoint_view(c, ep) for name, ep in list(c.networks.items())},
     }
 
 
