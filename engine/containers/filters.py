@@ -88,7 +88,7 @@ def matcher(
         ),
         "health": lambda c, v: health_status(c) == v,
         "network": lambda c, v: any(
-            ep.network_name == v or ep.network_id.startswith(v) for ep in c.networks.values()
+            ep.network_name == v or ep.network_id.startswith(v) for ep in list(c.networks.values())
         ),
     }
 
