@@ -12,9 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from app import machine_cli
 from app.compose import commands as compose_commands
 from app.compose.errors import ComposeError
 from app.engine_client import EngineError
+from machine.errors import MachineError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -26,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     )
     areas = p.add_subparsers(dest="area", metavar="COMMAND", required=True)
     compose_commands.add_parser(areas)
+    machine_cli.add_parser(areas)
     return p
 
 
@@ -33,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args, args.host))
-    except (ComposeError, EngineError) as e:
+    except (ComposeError, EngineError, MachineError) as e:
         if os.environ.get("DOCKYARD_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,294 @@
+"""`dockyard machine ...`: create, start, stop, restart, status, ssh, logs, rm.
+
+The machine named `default` is used when no name is given. `start` creates the machine
+first when it does not exist yet, with the create options given to it, so the first run
+is one command. After a start, the docker context `dockyard` points at the machine's
+engine; we never switch the user's current context (see machine/dockercontext.py).
+
+Start prints each stage as it begins and ends, with its time, so a slow or stuck boot
+shows where it is; a failure prints the stage, the reason, the hint and the log tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from machine import backends, config, dockercontext, filenames, paths
+from machine.backend import Backend, Stage, StageFailed, StageStatus
+from machine.errors import ConfigError, MachineError
+
+DEFAULT_NAME = "default"
+CREATE_OPTIONS = ("backend", "cpus", "memory", "disk", "ssh_port", "engine_args")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("machine", help="manage the machine the engine runs in")
+    verbs = p.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+
+    v = verbs.add_parser("create", help="create a machine (does not start it)")
+    _name(v)
+    _create_options(v)
+
+    v = verbs.add_parser("start", help="start a machine (creating it first if needed)")
+    _name(v)
+    _create_options(v)
+
+    v = verbs.add_parser("stop", help="stop a machine (its containers stop with it)")
+    _name(v)
+    v.add_argument("-t", "--timeout", type=float, default=30.0, help="seconds before forcing")
+
+    v = verbs.add_parser("restart", help="stop, then start a machine")
+    _name(v)
+    v.add_argument("-t", "--timeout", type=float, default=30.0, help="seconds before forcing")
+
+    v = verbs.add_parser("status", help="state, resources and the last start's stages")
+    _name(v)
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+
+    v = verbs.add_parser("ssh", help="a shell in the machine, or run a command there")
+    _name(v)
+    v.add_argument("command", nargs=argparse.REMAINDER, help="command to run (after --)")
+
+    v = verbs.add_parser("logs", help="the machine's console (VM) or engine (native) log")
+    _name(v)
+    v.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+
+    v = verbs.add_parser("rm", help="stop a machine and delete its data (disk, images)")
+    _name(v)
+
+    verbs.add_parser("ls", help="list machines")
+    p.set_defaults(run=run)
+
+
+def _name(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", default=DEFAULT_NAME, help="machine name (default: default)")
+
+
+def _create_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=config.BACKENDS, help="how to run it (default: qemu)")
+    p.add_argument("--cpus", type=int, help="virtual CPUs (default: half the host's)")
+    p.add_argument("--memory", help="RAM, e.g. 2GiB or 2048 (MiB) (default: 25%% of RAM, <=4GiB)")
+    p.add_argument("--disk", help="data disk size, e.g. 20GiB (default: 20GiB)")
+    p.add_argument("--ssh-port", type=int, help="host loopback port for SSH (default: a free one)")
+    p.add_argument(
+        "--engine-arg",
+        action="append",
+        dest="engine_args",
+        metavar="ARG",
+        help="argument for the engine (repeatable), e.g. --engine-arg=--insecure-registry=H:P",
+    )
+
+
+def run(args: argparse.Namespace, _client_host: str | None) -> int:
+    host = paths.Host.current()
+    verb = args.verb
+    if verb == "ls":
+        return _ls(host)
+    if verb == "create":
+        return _create(host, args)
+    if verb == "start":
+        return _start(host, args)
+    cfg = config.load(host, args.name)
+    backend = _backend(host, cfg)
+    if verb == "stop":
+        backend.stop(args.timeout)
+        print(f"machine {cfg.name} stopped")
+        return 0
+    if verb == "restart":
+        backend.stop(args.timeout)
+        return _boot(host, cfg, backend)
+    if verb == "status":
+        return _status(cfg, backend, args.json)
+    if verb == "ssh":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return backend.ssh(command)
+    if verb == "logs":
+        return _logs(backend, args.follow)
+    if verb == "rm":
+        return _rm(host, cfg, backend)
+    raise ConfigError(f"unknown machine command {verb!r}")
+
+
+def _backend(host: paths.Host, cfg: config.MachineConfig) -> Backend:
+    return backends.open_backend(cfg.backend, config.to_spec(host, cfg))
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in CREATE_OPTIONS if getattr(args, k) is not None}
+
+
+def _create(host: paths.Host, args: argparse.Namespace) -> int:
+    if args.name in config.names(host):
+        raise ConfigError(
+            f"machine {args.name!r} already exists",
+            f"start it with `dockyard machine start {args.name}`, or remove it first",
+        )
+    cfg = _new_machine(host, args)
+    print(f"machine {cfg.name} created ({_summary(cfg)})")
+    return 0
+
+
+def _new_machine(host: paths.Host, args: argparse.Namespace) -> config.MachineConfig:
+    reason = paths.socket_too_long(host, args.name)
+    if reason:
+        raise ConfigError(reason, "use a shorter machine name, or set DOCKYARD_HOME shorter")
+    cfg = config.new(args.name, taken_ports=config.taken_ports(host), **_given(args))
+    _backend(host, cfg).create()
+    config.save(host, cfg)
+    return cfg
+
+
+def _start(host: paths.Host, args: argparse.Namespace) -> int:
+    if args.name not in config.names(host):
+        cfg = _new_machine(host, args)
+        print(f"machine {cfg.name} created ({_summary(cfg)})")
+    else:
+        cfg = config.load(host, args.name)
+        _refuse_changes(cfg, _given(args))
+    return _boot(host, cfg, _backend(host, cfg))
+
+
+def _refuse_changes(cfg: config.MachineConfig, given: dict[str, Any]) -> None:
+    """Create options on an existing machine must match it: they are fixed at create."""
+    current = {
+        "backend": cfg.backend,
+        "cpus": cfg.cpus,
+        "memory": cfg.memory_mib,
+        "disk": cfg.disk_gib,
+        "ssh_port": cfg.ssh_port,
+        "engine_args": cfg.engine_args,
+    }
+    wanted = dict(given)
+    if "memory" in wanted:
+        wanted["memory"] = config.memory_mib(wanted["memory"])
+    if "disk" in wanted:
+        wanted["disk"] = config.disk_gib(wanted["disk"])
+    changed = sorted(k for k, v in wanted.items() if current[k] != v)
+    if changed:
+        raise ConfigError(
+            f"machine {cfg.name!r} exists with other {', '.join(changed)} ({_summary(cfg)})",
+            f"start it without those options, or `dockyard machine rm {cfg.name}` and create "
+            "it again",
+        )
+
+
+def _boot(host: paths.Host, cfg: config.MachineConfig, backend: Backend) -> int:
+    print(f"starting machine {cfg.name} ({_summary(cfg)})", flush=True)
+    try:
+        stages = backend.start(_print_stage)
+    except StageFailed as e:
+        if e.log_tail:
+            print(f"--- last lines of the log ---\n{e.log_tail}\n---", file=sys.stderr)
+        raise
+    total = sum(s.duration or 0.0 for s in stages)
+    endpoint = f"unix://{backend.socket_path()}"
+    dockercontext.write(endpoint, f"Dockyard machine {cfg.name} ({cfg.backend})")
+    print(f"machine {cfg.name} is running ({total:.2f}s)")
+    print(f"engine: {endpoint}")
+    print("docker context 'dockyard' points at it: `docker context use dockyard`")
+    return 0
+
+
+def _print_stage(stage: Stage) -> None:
+    if stage.status == StageStatus.RUNNING:
+        print(f"  [{stage.started:7.2f}s] {stage.name} ...", flush=True)
+        return
+    took = f"{stage.duration:.2f}s" if stage.duration is not None else ""
+    detail = f"  {stage.detail}" if stage.detail else ""
+    print(f"  [{stage.started:7.2f}s] {stage.name} {stage.status} {took}{detail}", flush=True)
+
+
+def _summary(cfg: config.MachineConfig) -> str:
+    if cfg.backend == "native":
+        return "backend native: the engine runs on this host"
+    return (
+        f"backend {cfg.backend}, {cfg.cpus} CPUs, {config.format_mib(cfg.memory_mib)} memory, "
+        f"{cfg.disk_gib}GiB disk"
+    )
+
+
+def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
+    st = backend.status()
+    stages = _last_stages(backend)
+    doc = {
+        "name": cfg.name,
+        "backend": cfg.backend,
+        "state": str(st.state),
+        "pid": st.pid,
+        "socket": str(st.socket),
+        "accel": st.accel,
+        "detail": st.detail,
+        "cpus": cfg.cpus,
+        "memory": config.format_mib(cfg.memory_mib),
+        "disk": f"{cfg.disk_gib}GiB",
+        "ssh_port": cfg.ssh_port,
+        "stages": stages,
+    }
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"machine {cfg.name}: {st.state}" + (f" (pid {st.pid})" if st.pid else ""))
+    print(f"  {_summary(cfg)}")
+    print(f"  engine: unix://{st.socket}")
+    for line in (st.accel and f"accelerator: {st.accel}", st.detail):
+        if line:
+            print(f"  {line}")
+    if stages:
+        print("  last start:")
+        for s in stages:
+            took = f"{s['duration']:.2f}s" if isinstance(s.get("duration"), float | int) else ""
+            print(f"    {s.get('name', '?'):<10} {s.get('status', '')} {took}")
+    return 0
+
+
+def _last_stages(backend: Backend) -> list[dict[str, Any]]:
+    """The stages the backend recorded for its last start ([] if none were)."""
+    path = backend.spec.directory / filenames.STAGES
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    items = doc.get("stages", []) if isinstance(doc, dict) else doc
+    return [s for s in items if isinstance(s, dict)] if isinstance(items, list) else []
+
+
+def _logs(backend: Backend, follow: bool) -> int:
+    text = backend.logs()
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    while follow:
+        time.sleep(0.5)
+        now = backend.logs()
+        if len(now) < len(text):  # a new run started the log again
+            text = ""
+        sys.stdout.write(now[len(text) :])
+        sys.stdout.flush()
+        text = now
+    return 0
+
+
+def _rm(host: paths.Host, cfg: config.MachineConfig, backend: Backend) -> int:
+    backend.remove()
+    removed = dockercontext.remove(only_endpoint=f"unix://{backend.socket_path()}")
+    note = " and its docker context" if removed else ""
+    print(f"machine {cfg.name} removed{note}")
+    return 0
+
+
+def _ls(host: paths.Host) -> int:
+    rows = []
+    for name in config.names(host):
+        try:
+            cfg = config.load(host, name)
+            state = str(_backend(host, cfg).status().state)
+            rows.append((name, cfg.backend, state, _summary(cfg)))
+        except MachineError as e:
+            rows.append((name, "?", "broken", e.message))
+    print(f"{'NAME':<16} {'BACKEND':<8} {'STATE':<12} RESOURCES")
+    for name, backend, state, summary in rows:
+        print(f"{name:<16} {backend:<8} {state:<12} {summary}")
+    return 0
