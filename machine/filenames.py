@@ -19,6 +19,7 @@ SSH_KEY = "id_ed25519"  # the host's client key for root@guest (0600)
 SSH_KEY_PUB = "id_ed25519.pub"  # its public half, put in the seed's authorized_keys
 HOST_KEY = "ssh_host_ed25519_key"  # the guest's host key, made on the host (0600, in seed)
 HOST_KEY_PUB = "ssh_host_ed25519_key.pub"  # the pinned public half the client checks
+KNOWN_HOSTS = "known_hosts"  # the pinned host key, for the OpenSSH client (`machine ssh`)
 SSH_PORT = "ssh.port"  # the loopback port forwarded to guest :22 for this run
 SOCKET = "docker.sock"  # the forwarded engine API socket (0600)
 FORWARD_PID = "forward.pid"  # the forwarder process that serves docker.sock

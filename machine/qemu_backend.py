@@ -1,0 +1,498 @@
+"""The QEMU backend: create the disk, boot through timed stages, serve the engine socket,
+stop gracefully, report status and crashes. Leaves no QEMU process behind on any failure.
+
+How a start goes (stages.py names and times each step):
+  accel   pick the accelerator (accel.py); TCG with a loud warning when nothing else works
+  qemu    write the seed, spawn QEMU in its own session (it outlives the CLI), wait for QMP
+  kernel  the first byte on the serial console
+  init    the guest's `dockyard-stage init` line
+  network the guest's `dockyard-stage network` line
+  sshd    an SSH login with the pinned host key through the forwarded loopback port
+  engine  the forwarder process serves docker.sock; GET /_ping through it answers OK
+A `dockyard-fail` line from the guest, or QEMU exiting, fails the current stage at once,
+with the end of the serial log attached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import machine
+from machine import accel, filenames, keys, qemu_argv, qmp, seed, ssh, stages
+from machine.backend import (
+    MachineSpec,
+    MachineState,
+    MachineStatus,
+    Progress,
+    Stage,
+    StageFailed,
+)
+from machine.errors import MachineError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
+LOG_TAIL_LINES = 30
+
+
+def host_os(system: str = sys.platform) -> str:
+    return {"darwin": "macos", "win32": "windows"}.get(system, "linux")
+
+
+def host_arch() -> str:
+    return "arm64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
+
+
+def tsc_khz(cpuinfo: Path = Path("/proc/cpuinfo")) -> int:
+    """The host's TSC rate in kHz from its first `cpu MHz` line (0 when unknown)."""
+    with contextlib.suppress(OSError):
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "cpu MHz":
+                return int(float(value) * 1000)
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.replace("\r", "").splitlines()[-lines:])
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def owned_pid(pidfile: Path, marker: str) -> int | None:
+    """The pid in `pidfile` if that process runs and its command line names `marker` (our
+    machine directory): a recycled pid is never mistaken for ours."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if marker.encode() in cmdline and pid_alive(pid) else None
+
+
+def diagnose_qemu(log: str, port: int, kernel: Path) -> tuple[str, str]:
+    """(message, hint) for QEMU exiting during start, from what it printed."""
+    lower = log.lower()
+    if "host forwarding rule" in lower or "could not set up host forwarding" in lower:
+        return (
+            f"the SSH port 127.0.0.1:{port} is already in use",
+            "stop the program holding it, or set another ssh_port for this machine "
+            "(0 picks a free one)",
+        )
+    if "could not load kernel" in lower or ("could not open" in lower and str(kernel) in log):
+        return (f"QEMU could not load the kernel {kernel}", "rebuild the image: make images")
+    if "pvh elf note" in lower or "linux kernel too old" in lower or "error loading" in lower:
+        return (
+            f"{kernel} is not a bootable kernel for this machine type",
+            "microvm needs the image's uncompressed PVH vmlinux: rebuild it with make images",
+        )
+    if "kvm" in lower or "hvf" in lower or "whpx" in lower:
+        return ("QEMU could not use the accelerator", "start with --accel tcg (slow but works)")
+    last = log.strip().splitlines()[-1] if log.strip() else "no output"
+    return (f"QEMU exited: {last}", stages.BY_NAME["qemu"].hint)
+
+
+class QemuBackend:
+    """A machine run by QEMU, per the guest contract (issue 5)."""
+
+    name = "qemu"
+
+    def __init__(
+        self,
+        spec: MachineSpec,
+        timeouts: dict[str, float] | None = None,
+        probes: accel.HostProbes | None = None,
+    ) -> None:
+        self.spec = spec
+        self.dir = spec.directory
+        self.timeouts = timeouts or {}
+        self.probes = probes
+        self._proc: subprocess.Popen[bytes] | None = None  # QEMU, when this object spawned it
+        self._forwarder: subprocess.Popen[bytes] | None = None
+        self._kernel = Path()
+
+    # -- files ------------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def socket_path(self) -> Path:
+        return self.path(filenames.SOCKET)
+
+    def create(self) -> None:
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        keys.ensure(self.dir)
+        pinned = keys.pinned_host_key(self.dir)
+        known = self.path(filenames.KNOWN_HOSTS)
+        if not known.is_file():
+            keys.write_private(known, f"[127.0.0.1]:* {pinned}\n")
+        disk = self.path(filenames.DATA_DISK)
+        if not disk.exists():
+            subprocess.run(
+                ["qemu-img", "create", "-q", "-f", "qcow2", str(disk), f"{self.spec.disk_gb}G"],
+                check=True,
+                capture_output=True,
+            )
+
+    def image(self) -> tuple[Path, dict[str, Any]]:
+        image_dir = self.spec.image_dir or DEFAULT_IMAGE
+        try:
+            manifest = json.loads((image_dir / "manifest.json").read_text())
+        except (OSError, ValueError) as e:
+            raise StageFailed(
+                f"no usable guest image at {image_dir} ({e})",
+                "qemu",
+                "build it: make images (python -m vmimage build --recipe debian ...)",
+            ) from e
+        return image_dir, manifest
+
+    # -- pids -------------------------------------------------------------------------
+
+    def qemu_pid(self) -> int | None:
+        return owned_pid(self.path(filenames.QEMU_PID), str(self.dir))
+
+    def forward_pid(self) -> int | None:
+        return owned_pid(self.path(filenames.FORWARD_PID), str(self.dir))
+
+    def _alive(self) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return self.qemu_pid() is not None
+
+    # -- start ------------------------------------------------------------------------
+
+    def start(self, progress: Progress | None = None) -> list[Stage]:
+        if self.qemu_pid() is not None:
+            raise MachineError(f"machine {self.spec.name} is already running", "", "stop it first")
+        self.create()
+        clock = stages.StageClock(progress, self.timeouts)
+        try:
+            self._boot(clock)
+        except BaseException as e:
+            self._teardown()
+            if isinstance(e, StageFailed) and not e.log_tail:
+                e.log_tail = self._log_tail()
+            raise
+        finally:
+            self._write_stages(clock.stages)
+        return clock.stages
+
+    def _boot(self, clock: stages.StageClock) -> None:
+        with clock.stage("accel") as st:
+            choice = accel.choose(self.spec.accel, probes=self.probes)
+            st.detail = choice.warning or choice.name
+        with clock.stage("qemu") as st:
+            port = self._spawn(choice.name)
+            st.detail = f"pid {self._proc.pid if self._proc else '?'}, ssh port {port}"
+            if not qmp.wait_ready(
+                self.path(filenames.QMP_SOCK), self._alive, clock.deadline("qemu")
+            ):
+                raise self._qemu_exit(port)
+        with clock.stage("kernel"):
+            self._wait_serial(clock, "kernel", lambda text: bool(text))
+        for name in ("init", "network"):
+            with clock.stage(name):
+                self._wait_serial(clock, name, lambda text, n=name: self._seen(text, n))
+        with clock.stage("sshd"):
+            try:
+                client = ssh.connect(self.dir, port, clock.deadline("sshd"), self._alive)
+            except (TimeoutError, ConnectionError) as e:
+                self._check_guest("sshd")
+                raise clock.fail("sshd", str(e)) from e
+            client.close()
+        with clock.stage("engine"):
+            self._start_forwarder(port)
+            self._wait_engine(clock)
+
+    def _spawn(self, accel_name: str) -> int:
+        image_dir, manifest = self.image()
+        boot = manifest.get("boot", {})
+        kernel = image_dir / str(boot.get("kernel", "vmlinux"))
+        initrd = image_dir / str(boot.get("initrd", "initramfs.img"))
+        for what, path in (("kernel", kernel), ("initramfs", initrd)):
+            if not path.is_file():
+                raise StageFailed(
+                    f"the image's {what} {path} does not exist",
+                    "qemu",
+                    "rebuild the image: make images",
+                )
+        rootfs = image_dir / boot["rootfs"] if boot.get("rootfs") else None
+        port = self.spec.ssh_port or free_port()
+        self.path(filenames.SSH_PORT).write_text(f"{port}\n")
+        seed.write(self.dir, self.spec.engine_args, self.spec.shares)
+        for stale in (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID):
+            with contextlib.suppress(FileNotFoundError):
+                self.path(stale).unlink()
+        self.path(filenames.SERIAL_LOG).write_bytes(b"")
+        cfg = qemu_argv.VmConfig(
+            host=host_os(),
+            arch=host_arch(),
+            accel=accel_name,
+            cpus=self.spec.cpus,
+            memory_mb=self.spec.memory_mb,
+            kernel=kernel,
+            initrd=initrd,
+            cmdline=str(boot.get("cmdline", "console=ttyS0 quiet panic=-1")),
+            data_disk=self.path(filenames.DATA_DISK),
+            seed=self.path(filenames.SEED),
+            serial_log=self.path(filenames.SERIAL_LOG),
+            qmp_socket=self.path(filenames.QMP_SOCK),
+            pid_file=self.path(filenames.QEMU_PID),
+            ssh_port=port,
+            rootfs=rootfs,
+            tsc_khz=tsc_khz(),
+            shares=tuple(self.spec.shares),
+        )
+        argv = qemu_argv.build(cfg)
+        self.path(filenames.QEMU_ARGV).write_text("\n".join(argv) + "\n")
+        with self.path(filenames.QEMU_LOG).open("wb") as log:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the CLI; not killed by its terminal's ^C
+            )
+        self._kernel = kernel
+        return port
+
+    def _qemu_exit(self, port: int) -> StageFailed:
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=2)
+        log = tail(self.path(filenames.QEMU_LOG))
+        if self._alive():
+            return StageFailed("QEMU did not answer on its QMP socket", "qemu", "", log)
+        message, hint = diagnose_qemu(log, port, self._kernel)
+        return StageFailed(message, "qemu", hint, log)
+
+    def _seen(self, text: str, name: str) -> bool:
+        return any(e.stage == name and not e.failed for e in stages.parse_serial(text))
+
+    def _check_guest(self, current: str) -> None:
+        """Fail `current` at once if the guest reported a failure or QEMU exited."""
+        text = self.path(filenames.SERIAL_LOG).read_text(errors="replace")
+        for event in stages.parse_serial(text):
+            if event.failed:
+                raise StageFailed(
+                    f"the guest failed in its {event.stage} step: {event.message}",
+                    current,
+                    stages.BY_NAME[current].hint,
+                    tail(self.path(filenames.SERIAL_LOG)),
+                )
+        if not self._alive():
+            raise StageFailed(
+                "QEMU exited (the guest crashed or powered off)",
+                current,
+                "see the serial log below; `dockyard machine logs` shows all of it",
+                tail(self.path(filenames.SERIAL_LOG)),
+            )
+
+    def _wait_serial(self, clock: stages.StageClock, name: str, done: Any) -> None:
+        deadline = clock.deadline(name)
+        serial = self.path(filenames.SERIAL_LOG)
+        while time.monotonic() < deadline:
+            text = serial.read_text(errors="replace")
+            if done(text):
+                return
+            self._check_guest(name)
+            time.sleep(0.05)
+        raise clock.fail(name, f"timed out after {clock.timeout(name):.0f} s", tail(serial))
+
+    def _start_forwarder(self, port: int) -> None:
+        env = dict(os.environ)
+        root = str(Path(machine.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        pid = self._proc.pid if self._proc else self.qemu_pid()
+        with self.path(filenames.FORWARD_LOG).open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "machine.forward", str(self.dir), str(port), str(pid)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self._forwarder = proc
+        self.path(filenames.FORWARD_PID).write_text(f"{proc.pid}\n")
+
+    def _wait_engine(self, clock: stages.StageClock) -> None:
+        deadline = clock.deadline("engine")
+        while time.monotonic() < deadline:
+            if ping(self.socket_path()):
+                return
+            self._check_guest("engine")
+            if self._forwarder is not None and self._forwarder.poll() is not None:
+                raise StageFailed(
+                    "the socket forwarder exited",
+                    "engine",
+                    stages.BY_NAME["engine"].hint,
+                    tail(self.path(filenames.FORWARD_LOG)),
+                )
+            time.sleep(0.1)
+        raise clock.fail("engine", f"timed out after {clock.timeout('engine'):.0f} s")
+
+    def _log_tail(self) -> str:
+        parts = []
+        for name in (filenames.SERIAL_LOG, filenames.QEMU_LOG):
+            text = tail(self.path(name))
+            if text:
+                parts.append(f"--- {name} ---\n{text}")
+        return "\n".join(parts)
+
+    def _write_stages(self, done: list[Stage]) -> None:
+        with contextlib.suppress(OSError):
+            doc = [s.as_dict() for s in done]
+            self.path(filenames.STAGES).write_text(json.dumps(doc, indent=1) + "\n")
+
+    # -- stop -------------------------------------------------------------------------
+
+    def _teardown(self) -> None:
+        """Kill what this start spawned (by pid), keep the logs."""
+        fwd = self._forwarder
+        if fwd is not None and fwd.poll() is None:
+            fwd.kill()
+            fwd.wait()
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        self._remove_runtime_files()
+
+    def _remove_runtime_files(self) -> None:
+        for name in (filenames.QMP_SOCK, filenames.SOCKET, filenames.FORWARD_PID):
+            with contextlib.suppress(FileNotFoundError):
+                self.path(name).unlink()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.qemu_pid()
+        if pid is not None:
+
+            def alive() -> bool:
+                if self._proc is not None and self._proc.pid == pid:
+                    return self._proc.poll() is None
+                return pid_alive(pid)
+
+            qmp.powerdown(self.path(filenames.QMP_SOCK), alive, timeout)
+            deadline = time.monotonic() + 10
+            while alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if alive():
+                os.kill(pid, signal.SIGKILL)
+            if self._proc is not None and self._proc.pid == pid:
+                self._proc.wait()
+            with contextlib.suppress(FileNotFoundError):
+                self.path(filenames.QEMU_PID).unlink()
+        fpid = self.forward_pid()
+        if fpid is not None:
+            os.kill(fpid, signal.SIGTERM)
+            fwd = self._forwarder
+            if fwd is not None and fwd.pid == fpid:
+                fwd.wait()
+        self._remove_runtime_files()
+
+    # -- status, logs, ssh ------------------------------------------------------------
+
+    def status(self) -> MachineStatus:
+        sock = self.socket_path()
+        if not self.dir.is_dir():
+            return MachineStatus(MachineState.NOT_CREATED, self.name, sock)
+        pid = self.qemu_pid()
+        accel_used = _accel_of(self.path(filenames.QEMU_ARGV))
+        if pid is not None:
+            return MachineStatus(MachineState.RUNNING, self.name, sock, pid, accel_used)
+        if self.path(filenames.QEMU_PID).exists():
+            # QEMU removes its pidfile when it exits normally; a pidfile left behind means
+            # it was killed or crashed. The serial log of that run is kept.
+            return MachineStatus(
+                MachineState.CRASHED,
+                self.name,
+                sock,
+                None,
+                accel_used,
+                "QEMU died without stopping the machine; the serial log is kept:\n"
+                + tail(self.path(filenames.SERIAL_LOG), 10),
+            )
+        return MachineStatus(MachineState.STOPPED, self.name, sock, None, accel_used)
+
+    def logs(self) -> str:
+        try:
+            return self.path(filenames.SERIAL_LOG).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def ssh_argv(self, command: Sequence[str] = ()) -> list[str]:
+        """The OpenSSH client command for this machine (the pinned host key only)."""
+        port = self.path(filenames.SSH_PORT).read_text().strip()
+        return [
+            "ssh",
+            *["-i", str(self.path(filenames.SSH_KEY)), "-p", port],
+            *["-o", f"UserKnownHostsFile={self.path(filenames.KNOWN_HOSTS)}"],
+            *["-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes"],
+            *["-o", "LogLevel=ERROR"],
+            *([] if command else ["-t"]),
+            f"{ssh.GUEST_USER}@{ssh.LOOPBACK}",
+            *command,
+        ]
+
+    def ssh(self, command: Sequence[str] = ()) -> int:
+        if self.qemu_pid() is None:
+            raise MachineError(f"machine {self.spec.name} is not running", "", "start it first")
+        return subprocess.call(self.ssh_argv(command))
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _accel_of(argv_file: Path) -> str:
+    try:
+        argv = argv_file.read_text().splitlines()
+        return argv[argv.index("-accel") + 1].split(",")[0]
+    except (OSError, ValueError, IndexError):
+        return ""
+
+
+def ping(sock: Path, timeout: float = 2.0) -> bool:
+    """GET /_ping through the forwarded socket answers 200 OK."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(sock))
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: dockyard\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+    except OSError:
+        return False
+    return reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"OK")
