@@ -10,6 +10,7 @@ and a client that goes away mid-build.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -28,6 +29,7 @@ import pytest
 
 from tests.engine_process import EngineProcess, UnixHTTPConnection, wait_for
 from tests.httpserve import BackgroundHTTPServer
+from tests.registry import LocalRegistry, push_oci_layout
 
 pytestmark = pytest.mark.integration
 
@@ -511,4 +513,25 @@ def test_add_checksum_must_match(eng: EngineProcess, tmp_path: Path) -> None:
         write(ctx, {"Dockerfile": f"FROM busybox\nADD --checksum={bad} {url} /f.txt\n"})
         res = build(eng, ctx, check=False)
     assert res.returncode != 0 and f"not the expected {bad}" in res.stderr
+    assert leftovers(eng) == ([], [])
+
+
+def test_from_pulls_a_private_base_with_the_clients_login(
+    eng: EngineProcess, test_images: Path, auth_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """The CLI sends its logins in X-Registry-Config; FROM pulls with the one for the registry."""
+    push_oci_layout(test_images / "busybox", auth_registry, "private/base:1")
+    ref = f"{auth_registry.host}/private/base:1"
+    ctx = write(tmp_path, {"Dockerfile": f"FROM {ref}\nRUN echo pulled > /p.txt\n"})
+    denied = build(eng, ctx, check=False)
+    assert denied.returncode != 0 and "authentication required" in denied.stderr
+    config = eng.config_dir / "config.json"
+    token = base64.b64encode(b"tester:s3cret-pass").decode()
+    config.write_text(json.dumps({"auths": {auth_registry.host: {"auth": token}}}))
+    try:
+        res = build(eng, ctx, "-t", "t9")
+    finally:
+        config.unlink()
+    assert "Pulling from private/base" in res.stdout
+    assert eng.docker("run", "--rm", "t9", "cat", "/p.txt").stdout == "pulled\n"
     assert leftovers(eng) == ([], [])
