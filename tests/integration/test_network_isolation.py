@@ -1,7 +1,8 @@
 """Acceptance: user-defined networks isolate their members, and an --internal network has no
 way out.
 
-Topology (one engine for the module): networks `red` and `blue`, and `vault` (--internal).
+Topology (one engine per firewall backend, nft then iptables: tests/firewall_backends.py):
+networks `red` and `blue`, and `vault` (--internal).
 Each holds httpd containers; `outside` is an HTTP server in a network namespace this test
 makes, joined to the host by a veth pair, standing in for "the world" (this machine has no
 internet). A container of a normal network reaches it through the engine's gateway and NAT;
@@ -12,6 +13,7 @@ rather than the absence of a route anywhere.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 import subprocess
@@ -22,7 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.network.firewall_common import chain_tag
+from engine.network.manager import firewall_table
 from tests.engine_process import EngineProcess, kill_quietly, wait_for
+from tests.firewall_backends import BackendEngine
 
 SERVE = ["httpd", "-f", "-p", "80", "-h", "/etc"]  # serves /etc/hostname: who answered
 NETWORKS = {"red": [], "blue": [], "vault": ["--internal"]}
@@ -97,31 +102,38 @@ def outside_host() -> Iterator[Outside]:
         docroot.rmdir()
 
 
-@pytest.fixture(scope="module")
-def net(shared_engine: EngineProcess, registry_with_images: str) -> Iterator[EngineProcess]:
-    eng = shared_engine
-    eng.docker("pull", f"{registry_with_images}/busybox")
-    eng.docker("tag", f"{registry_with_images}/busybox", "busybox")
+def started(backend: str, registry: str) -> BackendEngine:
+    """An engine that can use only `backend`, with busybox (closed by the caller)."""
+    eng = BackendEngine(backend)
+    eng.start()
+    eng.docker("pull", f"{registry}/busybox")
+    eng.docker("tag", f"{registry}/busybox", "busybox")
+    return eng
+
+
+def rules_in_use(eng: EngineProcess) -> str:
+    """Which backend holds this engine's rules: its nft table, or its iptables chains."""
+    table = firewall_table(eng.argv()[eng.argv().index("--bridge") + 1])
+    nft = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, check=False)
+    chain = f"DOCKYARD-{chain_tag(table)}-FWD"
+    ipt = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    return ("nft " if nft.returncode == 0 else "") + ("iptables" if chain in ipt else "")
+
+
+@pytest.fixture(scope="module", params=["nft", "iptables"])
+def net(request: pytest.FixtureRequest, registry_with_images: str) -> Iterator[EngineProcess]:
+    """The topology on an engine that uses the nft backend, then on one that uses iptables."""
+    eng = started(request.param, registry_with_images)
     try:
         for name, opts in NETWORKS.items():
             eng.docker("network", "create", *opts, name)
         for name, network in MEMBERS.items():
-            eng.docker(
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--hostname",
-                name,
-                "--network",
-                network,
-                "busybox",
-                *SERVE,
-            )
+            eng.docker("run", "-d", "--name", name, "--hostname", name,
+                       "--network", network, "busybox", *SERVE)  # fmt: skip
+        assert rules_in_use(eng).strip() == request.param, eng.log_tail()
         yield eng
     finally:
-        eng.docker("rm", "-f", *MEMBERS, check=False)
-        eng.docker("network", "rm", *NETWORKS, check=False)
+        eng.close()
 
 
 def ip_of(eng: EngineProcess, name: str) -> str:
@@ -174,3 +186,24 @@ def test_internal_network_cannot_reach_outside(net: EngineProcess) -> None:
 def test_internal_network_is_not_reachable_from_other_networks(net: EngineProcess) -> None:
     code, out = fetch(net, "red1", f"http://{ip_of(net, 'vault1')}/hostname")
     assert code != 0, out
+
+
+def test_without_a_firewall_names_and_published_ports_work(registry_with_images: str) -> None:
+    """No nft, no iptables: the engine says so, makes no rules, and containers still reach
+    each other by name and through a published port (the proxy needs no rules)."""
+    eng = started("none", registry_with_images)
+    try:
+        eng.docker("network", "create", "plain")
+        for name in ("one", "two"):
+            eng.docker("run", "-d", "--name", name, "--hostname", name, "--network", "plain",
+                       "-p", "127.0.0.1::80", "busybox", *SERVE)  # fmt: skip
+        assert "no firewall backend" in eng.log_path.read_text()
+        assert rules_in_use(eng) == ""
+        assert fetch(eng, "two", "http://one/hostname") == (0, "one")
+        host_port = int(eng.docker("port", "one", "80").stdout.split(":")[-1])
+        conn = http.client.HTTPConnection("127.0.0.1", host_port, timeout=10)
+        conn.request("GET", "/hostname")
+        assert conn.getresponse().read() == b"one\n"
+        conn.close()
+    finally:
+        eng.close()

@@ -15,17 +15,22 @@ from pathlib import Path
 import pytest
 
 from engine.network.datapath import veth_name
+from engine.network.firewall_common import chain_tag
 from engine.network.manager import bridge_device, firewall_table
 from tests.engine_process import EngineProcess
+from tests.firewall_backends import BACKENDS, BackendEngine
 from tests.netleaks import HostState, Owner, assert_no_leaks, leaks
 
 SLEEP = ["busybox", "sleep", "1000"]
 
 
-@pytest.fixture
-def fresh(registry_with_images: str) -> Iterator[tuple[EngineProcess, HostState]]:
-    """An engine with busybox, and the host as it was before that engine started."""
-    eng = EngineProcess()
+@pytest.fixture(params=BACKENDS)
+def fresh(
+    request: pytest.FixtureRequest, registry_with_images: str
+) -> Iterator[tuple[EngineProcess, HostState]]:
+    """An engine with busybox that can use only one firewall backend (nft, iptables or
+    none), and the host as it was before that engine started."""
+    eng = BackendEngine(request.param)
     try:
         before = HostState.take(eng.dir)
         eng.start()
@@ -124,24 +129,29 @@ def test_sigterm_keeps_what_running_containers_use(fresh: tuple[EngineProcess, H
 
 
 def test_the_check_sees_what_an_engine_would_leave(fresh: tuple[EngineProcess, HostState]) -> None:
-    """The checker itself: once the engine has stopped, a link and an nft table named as
-    this engine names its own are reported; a link named for another engine is not."""
+    """The checker itself: once the engine has stopped, a link, an nft table and an iptables
+    chain named as this engine names its own are reported; a link named for another engine
+    is not."""
     eng, before = fresh
     owner = Owner(eng)
     owner.observe()
     cid, nid = "f" * 64, next(iter(owner.network_ids))
     mine, other = veth_name(cid, nid), "dyt99999999"
     table = firewall_table(eng.argv()[eng.argv().index("--bridge") + 1])
+    chain = f"DOCKYARD-{chain_tag(table)}-FWD"
     owner.add_container(cid)
     eng.stop()
     try:
         for name in (mine, other):
             subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
         subprocess.run(["nft", "add", "table", "ip", table], check=True)
+        subprocess.run(["iptables", "-N", chain], check=True)
         found = leaks(before, HostState.take(eng.dir), owner)
         assert found.get("links left") == [mine], found
         assert any(table in line for line in found.get("nft left", [])), found
+        assert any(chain in line for line in found.get("iptables left", [])), found
     finally:
+        subprocess.run(["iptables", "-X", chain], capture_output=True, check=False)
         for name in (mine, other):
             subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
         subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)
