@@ -166,3 +166,26 @@ def test_stack_answers_again_after_an_engine_crash(eng: EngineProcess) -> None:
     finally:
         run_compose(eng, base, port, "down", "-v")
     assert_no_leaks(before, owner)
+
+
+def test_a_taken_port_fails_up_clearly_and_down_still_cleans_up(eng: EngineProcess) -> None:
+    base = compose_cmd("docker-compose")
+    owner = Owner(eng)
+    before = HostState.take(eng.dir)
+    env = {**eng.env, "STACK_IMAGE": "busybox"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env["WEB_PORT"] = str(port)
+        cmd = [*base, "-f", str(STACK / "compose.yaml"), "-p", PROJECT, "up", "-d"]
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+        owner.observe()
+        assert res.returncode != 0
+        assert f"Bind for 127.0.0.1:{port} failed: port is already allocated" in res.stderr
+        running = eng.docker("ps", "--format", "{{.Names}}").stdout.split()
+        assert sorted(running) == [f"{PROJECT}-app-1", f"{PROJECT}-db-1"], running
+    run_compose(eng, base, port, "down", "-v")
+    containers, networks, volumes = api_names(eng)
+    assert containers == [] and volumes == [] and networks == BUILTIN_NETWORKS
+    assert_no_leaks(before, owner)
