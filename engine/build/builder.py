@@ -114,8 +114,8 @@ class Builder:
 
     def build(self, job: Job) -> str:
         """Run the build; returns the final image id. Raises with Docker's message."""
-        drop_ignored_meta(job.context, job.opts.dockerfile)
         df = read_dockerfile(job.context, job.opts.dockerfile)
+        drop_ignored_meta(job.context, job.opts.dockerfile)  # read first, then out of COPY's way
         for warning in df.warnings:
             job.out.warning(warning)
         stages = _stages_to_build(df, job.opts.target)

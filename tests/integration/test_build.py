@@ -166,6 +166,10 @@ def test_dockerignore_keeps_a_file_out_of_the_image(eng: EngineProcess, tmp_path
     listing = eng.docker("run", "--rm", "t3").stdout.split()
     assert "app.txt" in listing and "keep.log" in listing
     assert "secret.txt" not in listing and "noise.log" not in listing
+    write(ctx, {".dockerignore": "Dockerfile\n.dockerignore\nsecret.txt\n"})
+    build(eng, ctx, "-t", "t3b")  # an ignored Dockerfile is still read, but not copied
+    listing = eng.docker("run", "--rm", "t3b").stdout.split()
+    assert "app.txt" in listing and "Dockerfile" not in listing and ".dockerignore" not in listing
     write(ctx, {"Dockerfile": "FROM busybox\nCOPY secret.txt /\n"})
     res = build(eng, ctx, check=False)
     assert res.returncode != 0
