@@ -157,6 +157,14 @@ class EngineClient:
         finally:
             conn.close()
 
+    def open_stream(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """The connection and its response once the headers arrived, for a long stream that
+        another thread must be able to end: shutting the connection's socket down wakes the
+        reader (the GUI cancels its events and logs streams so). The caller closes it."""
+        return self._open(method, path, params, body, timeout=None)
+
     def json_stream(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
     ) -> Iterator[dict[str, Any]]:

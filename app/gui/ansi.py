@@ -1,0 +1,117 @@
+"""ANSI escapes in log lines: the colours kept as spans, every other escape removed.
+
+Why we parse instead of handing the text to a rich-text widget: the logs view paints plain
+strings from a model (100,000 lines must not become 100,000 HTML documents), so a line is
+reduced once, on the stream's thread, to its visible text plus a few colour spans that the
+delegate paints. Kept: SGR 30-37 and 90-97 (foreground), 39 (default foreground), 1 (bold),
+22 (normal intensity), 0 or nothing (reset). Everything else (cursor moves, erase, OSC titles,
+backgrounds, 256-colour and true-colour selections) is dropped, without its parameters
+leaking into the colours. The state carries over from one line to the next, as a terminal's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and any other two-byte escape.
+_ESCAPE = re.compile(
+    r"\x1b\[(?P<params>[0-?]*)[ -/]*(?P<final>[@-~])"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-Z\\-_]?"
+)
+# Other control characters a log line should not carry into the view (tabs stay).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Style(NamedTuple):
+    """The pen for a run of text: colour index 0-15 (8-15 bright) or None, and weight."""
+
+    colour: int | None = None
+    bold: bool = False
+
+
+PLAIN = Style()
+
+
+class Span(NamedTuple):
+    """`length` characters from `start` drawn with `style`; only non-plain runs are kept."""
+
+    start: int
+    length: int
+    style: Style
+
+
+class Line(NamedTuple):
+    text: str
+    spans: tuple[Span, ...]
+
+
+def parse(raw: str, style: Style = PLAIN) -> tuple[Line, Style]:
+    """The visible text and colour spans of one line, and the style in force at its end."""
+    if "\x1b" not in raw:
+        text = _CONTROLS.sub("", raw)
+        spans = (Span(0, len(text), style),) if style != PLAIN and text else ()
+        return Line(text, spans), style
+    parts: list[str] = []
+    spans: list[Span] = []
+    pos = length = 0
+    for m in _ESCAPE.finditer(raw):
+        length = _emit(raw[pos : m.start()], style, parts, spans, length)
+        if m.group("final") == "m":
+            style = apply_sgr(m.group("params"), style)
+        pos = m.end()
+    _emit(raw[pos:], style, parts, spans, length)
+    return Line("".join(parts), tuple(spans)), style
+
+
+def _emit(chunk: str, style: Style, parts: list[str], spans: list[Span], at: int) -> int:
+    chunk = _CONTROLS.sub("", chunk)
+    if not chunk:
+        return at
+    parts.append(chunk)
+    if style != PLAIN:
+        if spans and spans[-1].style == style and spans[-1].start + spans[-1].length == at:
+            spans[-1] = Span(spans[-1].start, spans[-1].length + len(chunk), style)
+        else:
+            spans.append(Span(at, len(chunk), style))
+    return at + len(chunk)
+
+
+def apply_sgr(params: str, style: Style) -> Style:
+    """The style after one `ESC [ params m`; unknown codes leave it as it was."""
+    if not params:
+        return PLAIN
+    if not all(c.isdigit() or c == ";" for c in params):
+        return style  # private or colon forms (ESC[?..m, 38:5:n): not ours to guess
+    codes = [int(c) if c else 0 for c in params.split(";")]
+    colour, bold = style
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        if code == 0:
+            colour, bold = None, False
+        elif code == 1:
+            bold = True
+        elif code == 22:
+            bold = False
+        elif 30 <= code <= 37:
+            colour = code - 30
+        elif 90 <= code <= 97:
+            colour = code - 90 + 8
+        elif code == 39:
+            colour = None
+        elif code in (38, 48, 58):
+            i += _extended_length(codes, i)  # skip 5;n or 2;r;g;b, not read as colours
+        i += 1
+    return Style(colour, bold)
+
+
+def _extended_length(codes: list[int], i: int) -> int:
+    kind = codes[i + 1] if i + 1 < len(codes) else None
+    return {5: 2, 2: 4}.get(kind, 0) if kind is not None else 0
+
+
+def strip(raw: str) -> str:
+    """The visible text only (copying and saving a selection)."""
+    return parse(raw)[0].text

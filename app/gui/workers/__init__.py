@@ -1,0 +1,1 @@
+"""Work off the GUI thread: one-shot calls on the pool, long streams on their own threads."""

@@ -1,0 +1,62 @@
+"""Fixtures for the desktop app's tests (pytest-qt) against a real engine.
+
+- Qt runs offscreen unless the caller chose a platform (QT_QPA_PLATFORM=xcb under Xvfb).
+- No session D-Bus: notifications and the tray must not reach a developer's desktop.
+- Settings are isolated per test: an INI file under the test's tmp dir and an organization
+  name of the test's own, so no test sees another's (or the user's) saved state.
+- One global timeout for every `qtbot.waitSignal`/`waitUntil`: `WAIT_MS`.
+- `gui_engine`: a fresh engine (tests/conftest.py's `engine`) with busybox tagged `busybox`;
+  `ctx`: an AppContext pointed at it, closed (stream stopped, calls drained) after the test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["DBUS_SESSION_BUS_ADDRESS"] = "unix:path=/nonexistent/dockyard-test-bus"
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QCoreApplication, QSettings
+
+from app.gui.context import AppContext
+from tests.engine_process import EngineProcess
+
+WAIT_MS = 10_000  # the one timeout for every waitSignal/waitUntil in tests/gui
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """QSettings() in the code under test reads and writes only this test's INI file."""
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    QCoreApplication.setOrganizationName(f"dockyard-test-{abs(hash(request.node.nodeid))}")
+    QCoreApplication.setApplicationName("dockyard-desktop")
+    yield folder
+
+
+@pytest.fixture
+def gui_engine(engine: EngineProcess, registry_with_images: str) -> EngineProcess:
+    """A fresh engine with the busybox test image available as `busybox`."""
+    if os.geteuid() != 0:
+        pytest.skip("the GUI tests drive a real engine, which needs root")
+    engine.docker("pull", f"{registry_with_images}/busybox")
+    engine.docker("tag", f"{registry_with_images}/busybox", "busybox")
+    return engine
+
+
+@pytest.fixture
+def ctx(qapp: object, gui_engine: EngineProcess) -> Iterator[AppContext]:
+    """An AppContext on `gui_engine`'s socket; not started (call `ctx.start()` or let a
+    window do it)."""
+    context = AppContext(host=gui_engine.host, settings=QSettings())
+    try:
+        yield context
+    finally:
+        context.close()
