@@ -282,6 +282,7 @@ ADD http://{web.host}/remote.txt /web/
 COPY --chown=nobody:nogroup --chmod=640 bundle.tar.gz /owned/
 EXPOSE 8080 53/udp
 VOLUME /data
+RUN echo discarded > /data/f.txt
 LABEL org.example.kind=test
 STOPSIGNAL SIGINT
 HEALTHCHECK --interval=5s --retries=2 CMD true
@@ -319,6 +320,9 @@ ENTRYPOINT ["/bin/echo"]
     ).stdout
     assert "who=me\ninside-the-tar\nfrom-the-web\nnobody:nogroup 640\n" in show
     assert "/onbuild.txt" in show and "No such file" not in show  # the base's trigger ran
+    lost = eng.docker("run", "--rm", "--entrypoint", "ls", "t5", "/data").stdout
+    assert lost == ""  # a RUN's writes under a VOLUME are discarded, as in Docker
+    assert eng.docker("volume", "ls", "-q").stdout == ""  # the step's volume went with it
     history = eng.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "t5").stdout
     assert '/bin/sh -c #(nop)  ENTRYPOINT ["/bin/echo"]' in history
     assert "|1 WHO=me /bin/sh -c echo" in history
