@@ -111,7 +111,8 @@ def diagnose_qemu(log: str, port: int, kernel: Path) -> tuple[str, str]:
         )
     if "could not load kernel" in lower or ("could not open" in lower and str(kernel) in log):
         return (f"QEMU could not load the kernel {kernel}", "rebuild the image: make images")
-    if "pvh elf note" in lower or "linux kernel too old" in lower or "error loading" in lower:
+    bad_kernel = ("invalid kernel header", "pvh elf note", "linux kernel too old", "error loading")
+    if any(words in lower for words in bad_kernel):
         return (
             f"{kernel} is not a bootable kernel for this machine type",
             "microvm needs the image's uncompressed PVH vmlinux: rebuild it with make images",
@@ -152,10 +153,10 @@ class QemuBackend:
     def create(self) -> None:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         keys.ensure(self.dir)
-        pinned = keys.pinned_host_key(self.dir)
         known = self.path(filenames.KNOWN_HOSTS)
         if not known.is_file():
-            keys.write_private(known, f"[127.0.0.1]:* {pinned}\n")
+            # Keyed by an alias, not 127.0.0.1:port: the port may change at every start.
+            keys.write_private(known, f"{self.host_alias()} {keys.pinned_host_key(self.dir)}\n")
         disk = self.path(filenames.DATA_DISK)
         if not disk.exists():
             subprocess.run(
@@ -163,6 +164,9 @@ class QemuBackend:
                 check=True,
                 capture_output=True,
             )
+
+    def host_alias(self) -> str:
+        return f"dockyard-{self.spec.name}"
 
     def image(self) -> tuple[Path, dict[str, Any]]:
         image_dir = self.spec.image_dir or DEFAULT_IMAGE
@@ -390,7 +394,12 @@ class QemuBackend:
         self._remove_runtime_files()
 
     def _remove_runtime_files(self) -> None:
-        for name in (filenames.QMP_SOCK, filenames.SOCKET, filenames.FORWARD_PID):
+        for name in (
+            filenames.QMP_SOCK,
+            filenames.SOCKET,
+            filenames.FORWARD_PID,
+            filenames.QEMU_PID,
+        ):
             with contextlib.suppress(FileNotFoundError):
                 self.path(name).unlink()
 
@@ -458,6 +467,7 @@ class QemuBackend:
             "ssh",
             *["-i", str(self.path(filenames.SSH_KEY)), "-p", port],
             *["-o", f"UserKnownHostsFile={self.path(filenames.KNOWN_HOSTS)}"],
+            *["-o", f"HostKeyAlias={self.host_alias()}"],
             *["-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes"],
             *["-o", "LogLevel=ERROR"],
             *([] if command else ["-t"]),
