@@ -22,6 +22,7 @@ from engine.build.args import BuildArgs
 from engine.build.bases import resolve
 from engine.build.commit import NOP, StageImage
 from engine.build.dockerfile import Dockerfile, Instruction, Stage, expand, expand_words
+from engine.build.dockerfile_heredoc import parse_heredoc_word
 from engine.build.stagestate import StageState
 from engine.errors import EngineError, InvalidParameter
 
@@ -260,7 +261,7 @@ class Steps:
     def run(self, st: StageState, ins: Instruction) -> None:
         args = metadata.command(ins, st.shell)
         if ins.heredocs and not ins.json_form:
-            args = [*st.shell, _heredoc_script(ins)]
+            args = [*st.shell, heredoc_script(ins)]
         if not args:
             raise InvalidParameter(f"RUN on line {ins.line} has no command")
         env = self._env(st)
@@ -314,9 +315,19 @@ class Steps:
             tar.unlink(missing_ok=True)
 
 
-def _heredoc_script(ins: Instruction) -> str:
-    """`RUN <<EOF ... EOF`: the heredoc body is the script the shell runs."""
-    return "\n".join(doc.body() for doc in ins.heredocs)
+def heredoc_script(ins: Instruction) -> str:
+    """The shell text of a RUN with heredocs.
+
+    `RUN <<EOF` alone runs the body as the script; `RUN cmd <<EOF` hands the
+    shell the line and the heredocs as written, so the shell itself feeds them
+    to the command (and expands them, or not, by its own quoting rules).
+    """
+    line = ins.args[0]
+    words = line.split()
+    if len(ins.heredocs) == 1 and len(words) == 1 and parse_heredoc_word(words[0]) is not None:
+        return ins.heredocs[0].body()
+    docs = "".join(doc.content + doc.name + "\n" for doc in ins.heredocs)
+    return f"{line}\n{docs}"
 
 
 def _runtime_leftovers(upper: Path, layers: list[str]) -> list[str]:

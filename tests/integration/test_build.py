@@ -543,3 +543,19 @@ def test_from_pulls_a_private_base_with_the_clients_login(
     assert "Pulling from private/base" in res.stdout
     assert eng.docker("run", "--rm", "t9", "cat", "/p.txt").stdout == "pulled\n"
     assert leftovers(eng) == ([], [])
+
+
+def test_run_heredocs(eng: EngineProcess, tmp_path: Path) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox\nENV WHO=world\n"
+                "RUN <<EOF\necho script-ran > /script.txt\nEOF\n"
+                "RUN cat <<EOF > /fed.txt\nhello $WHO\nEOF\n"
+            )
+        },
+    )
+    build(eng, ctx, "-t", "t10")
+    out = eng.docker("run", "--rm", "t10", "cat", "/script.txt", "/fed.txt").stdout
+    assert out == "script-ran\nhello world\n"

@@ -15,6 +15,7 @@ from engine.build.cache import BuildCache
 from engine.build.dockerfile import parse, parse_instruction
 from engine.build.output import Output
 from engine.build.request import parse_options
+from engine.build.steps import heredoc_script
 from engine.errors import InvalidParameter
 
 # -- request ------------------------------------------------------------------------------
@@ -183,3 +184,10 @@ def test_output_lines_are_dockers() -> None:
     quiet: list[dict[str, Any]] = []
     Output(quiet.append, quiet=True).done("sha256:" + "ab" * 32, [])
     assert quiet[-1] == {"stream": "sha256:" + "ab" * 32 + "\n"}
+
+
+def test_run_heredocs_become_shell_text() -> None:
+    df = parse("FROM b\nRUN cat <<EOF > /f\nhello $X\nEOF\nRUN <<-EOT\n\techo hi\nEOT\n")
+    feed, script = df.stages[0].instructions
+    assert heredoc_script(feed) == "cat <<EOF > /f\nhello $X\nEOF\n"  # the shell feeds cat
+    assert heredoc_script(script) == "echo hi\n"  # alone: the body is the script
