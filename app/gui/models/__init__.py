@@ -1,0 +1,1 @@
+"""Qt item models over Engine API data, updated incrementally from events."""
