@@ -8,15 +8,20 @@ under test reads them exactly as it would read Alpine's own.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.httpserve import BackgroundHTTPServer
 
 
 @dataclass
@@ -124,3 +129,19 @@ def write_repo(
     for name, data in out.items():
         (directory / name).write_bytes(data)
     return out
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class StaticMirror(BackgroundHTTPServer):
+    """A mirror: static files under `www` on 127.0.0.1 (a free port); `url` is its alpine/."""
+
+    def __init__(self, www: Path) -> None:
+        self.serve(functools.partial(_QuietFiles, directory=str(www)))  # type: ignore[arg-type]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}/alpine"

@@ -55,20 +55,23 @@ class TrustedKeys:
     """RSA public keys by file name (apk names the signing key by its file name)."""
 
     keys: dict[str, rsa.RSAPublicKey]
+    digests: dict[str, str]  # sha256 of each key file, for the image manifest
 
     @classmethod
     def load(cls, paths: Iterable[Path]) -> TrustedKeys:
         """Read PEM public keys (`*.rsa.pub`); a file that is not one raises ApkError."""
-        keys = {}
+        keys, digests = {}, {}
         for path in paths:
             try:
-                key = serialization.load_pem_public_key(Path(path).read_bytes())
+                pem = Path(path).read_bytes()
+                key = serialization.load_pem_public_key(pem)
             except (OSError, ValueError) as e:
                 raise ApkError(f"trusted key {path}: not a PEM public key ({e})") from None
             if not isinstance(key, rsa.RSAPublicKey):
                 raise ApkError(f"trusted key {path}: not an RSA key, which apk signs with")
             keys[Path(path).name] = key
-        return cls(keys)
+            digests[Path(path).name] = hashlib.sha256(pem).hexdigest()
+        return cls(keys, digests)
 
     @classmethod
     def alpine(cls) -> TrustedKeys:
@@ -83,6 +86,7 @@ class CheckedPackage:
     package: Package
     info: dict[str, list[str]]  # .PKGINFO, each key to its values in order
     data: bytes  # compressed data member, ready for install()
+    sha256: str  # of the whole .apk file, for the image manifest
 
 
 def segments(blob: bytes, what: str) -> list[bytes]:
@@ -180,7 +184,7 @@ def check_package(blob: bytes, pkg: Package, keys: TrustedKeys | None) -> Checke
     want = info.get("datahash", [""])[0]
     if hashlib.sha256(data).hexdigest() != want:
         raise ApkError(f"{what}: data does not match the datahash of its .PKGINFO")
-    return CheckedPackage(pkg, info, data)
+    return CheckedPackage(pkg, info, data, hashlib.sha256(blob).hexdigest())
 
 
 def checksum(control: bytes, kind: str = "Q1") -> str:
@@ -192,16 +196,19 @@ def checksum(control: bytes, kind: str = "Q1") -> str:
     raise ApkError(f"unknown apk checksum kind {kind!r} (expected Q1 or Q2)")
 
 
-def install(checked: CheckedPackage, root: Path) -> None:
+def install(checked: CheckedPackage, root: Path, fold: Iterable[str] = ()) -> None:
     """Unpack a checked package's files into `root`, merging with what is there.
 
     The data tar is hostile input until unpacked: the engine's layer extractor
     confines it to a fresh directory beside `root`, which is then merged in.
     A file another package already put there is a conflict, as in apk.
+    Top-level directories named in `fold` (bin, lib, ...) go under usr/ for a
+    merged-/usr root; relative links climbing out of them become absolute.
     """
     from engine.errors import EngineError
     from engine.images.unpack import extract_layer
 
+    what = checked.package.filename
     root.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{checked.package.name}.", dir=root.parent))
     try:
@@ -209,10 +216,28 @@ def install(checked: CheckedPackage, root: Path) -> None:
         try:
             extract_layer(io.BytesIO(checked.data), tree, whiteouts=False)
         except EngineError as e:
-            raise ApkError(f"{checked.package.filename}: cannot unpack: {e.message}") from None
-        _merge(tree, root, checked.package.filename)
+            raise ApkError(f"{what}: cannot unpack: {e.message}") from None
+        for name in fold:
+            if (tree / name).is_dir() and not (tree / name).is_symlink():
+                _absolute_climbing_links(tree / name, tree)
+                (root / "usr" / name).mkdir(parents=True, exist_ok=True)
+                _merge(tree / name, root / "usr" / name, what)
+                os.rmdir(tree / name)
+        _merge(tree, root, what)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _absolute_climbing_links(top: Path, tree: Path) -> None:
+    """Rewrite `../` symlinks under `top` to the absolute path they meant before folding."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            link = Path(dirpath, name)
+            target = os.readlink(link) if link.is_symlink() else ""
+            if target and not target.startswith("/") and ".." in target.split("/"):
+                where = "/" + str(link.parent.relative_to(tree))
+                link.unlink()
+                link.symlink_to(os.path.normpath(os.path.join(where, target)))
 
 
 def _merge(src: Path, dst: Path, what: str) -> None:

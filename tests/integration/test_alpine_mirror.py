@@ -9,16 +9,21 @@ with a clear message and leaves nothing half-written in the cache.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from tests.apkfixture import FakePackage, SigningKey, build_apk, build_index, tar_gz, write_repo
-from tests.httpserve import BackgroundHTTPServer
+from tests.apkfixture import (
+    FakePackage,
+    SigningKey,
+    StaticMirror,
+    build_apk,
+    build_index,
+    tar_gz,
+    write_repo,
+)
 from vmimage.apk import ApkError, TrustedKeys, install, segments
 from vmimage.apkindex import resolve
 from vmimage.apkmirror import Mirror
@@ -42,32 +47,18 @@ HELLO = FakePackage(
 )
 
 
-class Mirror_(BackgroundHTTPServer):
-    """A static file server over `root`, quiet, on its own port."""
-
-    def __init__(self, root: Path) -> None:
-        handler = functools.partial(_QuietFiles, directory=str(root))
-        self.serve(handler)  # type: ignore[arg-type]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}/alpine"
-
-
-class _QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
+Served = tuple[StaticMirror, Path]  # the running mirror and its repository directory
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Mirror_, Path]]:
+def served(tmp_path: Path) -> Iterator[Served]:
     www = tmp_path / "www"
     write_repo(www / "alpine" / BRANCH / "main" / ARCH, [MUSL, HELLO], KEY)
-    with Mirror_(www) as server:
+    with StaticMirror(www) as server:
         yield server, www / "alpine" / BRANCH / "main" / ARCH
 
 
-def mirror(server: Mirror_, tmp_path: Path, *keys: SigningKey) -> Mirror:
+def mirror(server: StaticMirror, tmp_path: Path, *keys: SigningKey) -> Mirror:
     paths = [k.write_public(tmp_path / "trusted") for k in keys or (KEY,)]
     return Mirror(server.url, BRANCH, ARCH, TrustedKeys.load(paths), tmp_path / "cache")
 
@@ -79,7 +70,7 @@ def cache_files(tmp_path: Path) -> list[str]:
     )
 
 
-def test_download_verify_resolve_install(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_download_verify_resolve_install(served: Served, tmp_path: Path) -> None:
     server, _ = served
     m = mirror(server, tmp_path)
     wanted = resolve(m.index(), ["hello"])
@@ -96,7 +87,7 @@ def test_download_verify_resolve_install(served: tuple[Mirror_, Path], tmp_path:
     ]
 
 
-def test_cached_packages_are_rechecked(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_cached_packages_are_rechecked(served: Served, tmp_path: Path) -> None:
     server, repo = served
     m = mirror(server, tmp_path)
     pkgs = resolve(m.index(), ["hello"])
@@ -116,7 +107,7 @@ def assert_fails_clean(m: Mirror, tmp_path: Path, match: str) -> None:
     assert [f for f in cache_files(tmp_path) if Path(f).name.startswith(".")] == []
 
 
-def test_tampered_index(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_tampered_index(served: Served, tmp_path: Path) -> None:
     server, repo = served
     signature = segments((repo / "APKINDEX.tar.gz").read_bytes(), "x")[0]
     _, record = build_apk(HELLO, KEY)
@@ -126,7 +117,7 @@ def test_tampered_index(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
     assert cache_files(tmp_path) == []
 
 
-def test_bad_signature(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_bad_signature(served: Served, tmp_path: Path) -> None:
     server, repo = served
     body = segments((repo / "APKINDEX.tar.gz").read_bytes(), "x")[1]
     forged = tar_gz({f".SIGN.RSA256.{KEY.name}": os.urandom(256)}, cut=True)
@@ -135,7 +126,7 @@ def test_bad_signature(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
     assert cache_files(tmp_path) == []
 
 
-def test_untrusted_key(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_untrusted_key(served: Served, tmp_path: Path) -> None:
     server, repo = served
     write_repo(repo, [MUSL, HELLO], KEY, index_key=STRANGER)
     m = mirror(server, tmp_path)
@@ -143,7 +134,7 @@ def test_untrusted_key(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
     assert cache_files(tmp_path) == []
 
 
-def test_wrong_package_checksum(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_wrong_package_checksum(served: Served, tmp_path: Path) -> None:
     server, repo = served
     impostor, _ = build_apk(FakePackage("hello", "2.12-r1", {"usr/bin/hello": b"rm -rf"}), KEY)
     (repo / HELLO.filename).write_bytes(impostor)
@@ -156,7 +147,7 @@ def test_wrong_package_checksum(served: tuple[Mirror_, Path], tmp_path: Path) ->
     ]
 
 
-def test_missing_file_and_unreachable_mirror(served: tuple[Mirror_, Path], tmp_path: Path) -> None:
+def test_missing_file_and_unreachable_mirror(served: Served, tmp_path: Path) -> None:
     server, repo = served
     (repo / HELLO.filename).unlink()
     m = mirror(server, tmp_path)

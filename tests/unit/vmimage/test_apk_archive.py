@@ -173,3 +173,22 @@ def test_install_refuses_escapes_and_conflicts(tmp_path: Path) -> None:
     with pytest.raises(ApkError, match="already provided by another package"):
         install(check_package(blob, pkg, keys), root)
     assert sorted(os.listdir(tmp_path)) == ["keys", "root"]
+
+
+def test_install_folds_into_merged_usr(tmp_path: Path) -> None:
+    pkg_def = FakePackage(
+        "busybox",
+        "1.37.0-r30",
+        {"bin/busybox": b"\x7fELF", "sbin/mke2fs": b"\x7fELF", "usr/bin/env": b"#!"},
+        links={"bin/sh": "busybox", "lib/up": "../usr/bin/env"},
+    )
+    blob, record = build_apk(pkg_def, KEY)
+    (pkg,) = parse_index(record, "main")
+    root = tmp_path / "root"
+    install(check_package(blob, pkg, trusted(tmp_path, KEY)), root, fold=("bin", "sbin", "lib"))
+    assert sorted(os.listdir(root)) == ["usr"]
+    assert sorted(os.listdir(root / "usr")) == ["bin", "lib", "sbin"]
+    assert sorted(os.listdir(root / "usr/bin")) == ["busybox", "env", "sh"]
+    assert os.readlink(root / "usr/bin/sh") == "busybox"
+    assert os.readlink(root / "usr/lib/up") == "/usr/bin/env"
+    assert (root / "usr/sbin/mke2fs").read_bytes() == b"\x7fELF"
