@@ -13,16 +13,16 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
 
 from app.engine_client import EngineClient, resolve_host
+from app.gui import prefs
 from app.gui.workers.call import CallRelay, CallWorker, Job, OnDone, OnError
 from app.gui.workers.events import EventHub, EventStream
 
-SETTINGS_HOST = "engine/host"
 CALL_TIMEOUT_S = 30.0
 
 
 def default_host(settings: QSettings) -> str:
     """The host saved in the settings, else DOCKER_HOST, else the default socket."""
-    saved = settings.value(SETTINGS_HOST, "")
+    saved = settings.value(prefs.HOST, "")
     return str(saved) if saved else resolve_host()
 
 
@@ -84,7 +84,7 @@ class AppContext(QObject):
 
     def set_host(self, host: str) -> None:
         """Switch engines: saved, events restarted, pages refresh on `connected`."""
-        self.settings.setValue(SETTINGS_HOST, host)
+        self.settings.setValue(prefs.HOST, host)
         self.host = host
         self._stop_stream()
         self.host_changed.emit(host)

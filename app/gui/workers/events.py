@@ -116,11 +116,10 @@ class EventHub(QObject):
 
     @Slot(str)
     def on_lost(self, why: str) -> None:
-        first = self.is_connected or why != self.last_error
+        """Emitted for every failed attempt, so a Retry that fails again is answered too."""
         self.is_connected = False
         self.last_error = why
-        if first:
-            self.disconnected.emit(why)
+        self.disconnected.emit(why)
 
     @Slot(dict)
     def on_event(self, ev: dict[str, Any]) -> None:

@@ -1,0 +1,83 @@
+"""`dockyard-desktop`: the QApplication, the theme, the main window and the tray.
+
+Which engine: `--host`, else the saved setting, else DOCKER_HOST, else the default socket
+(the `dockyard` machine's). With no display at all, Qt is told to run offscreen rather than
+abort, so `dockyard-desktop --screenshot` works on a headless machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from app.gui import prefs, theme
+from app.gui.context import AppContext
+from app.gui.tray import Tray
+from app.gui.window import MainWindow
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="dockyard-desktop", description="Dockyard's desktop app")
+    p.add_argument("-H", "--host", help="engine address (unix://PATH); saved for next time")
+    p.add_argument("--page", help="open on this page (Containers, Images, ...)")
+    p.add_argument("--theme", choices=theme.THEMES, help="override the saved theme")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="save a screenshot of the window once it has loaded, then quit",
+    )
+    return p.parse_args(list(argv))
+
+
+def make_app(argv: Sequence[str]) -> QApplication:
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(list(argv))
+    app.setOrganizationName("Dockyard")
+    app.setApplicationName("dockyard-desktop")
+    app.setApplicationDisplayName("Dockyard")
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    app = make_app([sys.argv[0]])
+    ctx = AppContext(host=args.host)
+    if args.host:
+        ctx.settings.setValue(prefs.HOST, args.host)
+    theme.apply(app, args.theme or str(ctx.settings.value(prefs.THEME, "system")))
+    theme.follow_os(app, lambda: args.theme or str(ctx.settings.value(prefs.THEME, "system")))
+    window = MainWindow(ctx)
+    tray = Tray(ctx, window)
+    app.setQuitOnLastWindowClosed(not tray.available)
+    window.quit_requested.connect(app.quit)
+    tray.quit_requested.connect(app.quit)
+    if args.page:
+        window.show_page(args.page)
+    window.show()
+    ctx.start()
+    if args.screenshot:
+        QTimer.singleShot(1500, lambda: (window.grab().save(args.screenshot), app.quit()))
+    signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the launching terminal
+    wake = QTimer(interval=500)  # lets Python see that signal while Qt waits in C++
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    try:
+        return app.exec()
+    finally:
+        tray.hide()
+        window.shutdown()
+        ctx.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per sidebar entry; each defines a Page subclass (see base.py)."""

@@ -1,0 +1,116 @@
+"""Settings: which engine to talk to, the theme, tray behaviour, and the shortcuts.
+
+Everything is saved in QSettings as soon as it changes (no Apply button to forget); the
+engine address takes effect when Connect is pressed, since a half-typed socket path must
+not trigger a reconnect on every keystroke.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from app.engine_client import DEFAULT_HOST
+from app.gui import prefs, theme
+from app.gui.context import AppContext
+from app.gui.pages.base import Page
+from app.gui.pages.containers_actions import ACTIONS
+
+GLOBAL_SHORTCUTS = (
+    ("Ctrl+1 … Ctrl+6", "Switch page"),
+    ("Ctrl+F", "Filter the current page"),
+    ("Ctrl+Q", "Quit Dockyard"),
+)
+
+
+class SettingsPage(Page):
+    title = "Settings"
+    icon_name = "settings"
+    shortcut = "Ctrl+6"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.host = QLineEdit()
+        self.host.setPlaceholderText(DEFAULT_HOST)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self.apply_host)
+        self.host.returnPressed.connect(self.apply_host)
+        self.state = QLabel()
+        self.theme = QComboBox()
+        for name in theme.THEMES:
+            self.theme.addItem(name.capitalize(), name)
+        self.close_to_tray = QCheckBox("Keep running in the tray when the window is closed")
+        self.notify_exits = QCheckBox("Notify when a container exits with an error")
+        self.shortcuts = _shortcut_table()
+        title = QLabel(self.title)
+        title.setObjectName("pageTitle")
+        host_row = QHBoxLayout()
+        host_row.addWidget(self.host, 1)
+        host_row.addWidget(self.connect_button)
+        form = QFormLayout()
+        form.addRow("Engine", host_row)
+        form.addRow("", self.state)
+        form.addRow("Theme", self.theme)
+        form.addRow("", self.close_to_tray)
+        form.addRow("", self.notify_exits)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 14, 16, 12)
+        layout.addWidget(title)
+        layout.addSpacing(8)
+        layout.addLayout(form)
+        layout.addSpacing(12)
+        layout.addWidget(QLabel("Keyboard shortcuts"))
+        layout.addWidget(self.shortcuts, 1)
+
+    def attach(self, ctx: AppContext) -> None:
+        super().attach(ctx)
+        s = ctx.settings
+        self.host.setText(ctx.host)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.value(prefs.THEME, "system"))))
+        self.close_to_tray.setChecked(s.value(prefs.CLOSE_TO_TRAY, True, type=bool))
+        self.notify_exits.setChecked(s.value(prefs.NOTIFY_EXITS, True, type=bool))
+        self.theme.currentIndexChanged.connect(self._theme_changed)
+        self.close_to_tray.toggled.connect(lambda on: s.setValue(prefs.CLOSE_TO_TRAY, on))
+        self.notify_exits.toggled.connect(lambda on: s.setValue(prefs.NOTIFY_EXITS, on))
+        ctx.events.connected.connect(lambda: self.state.setText(f"Connected to {ctx.host}"))
+        ctx.events.disconnected.connect(lambda why: self.state.setText(f"Not connected: {why}"))
+
+    def apply_host(self) -> None:
+        host = self.host.text().strip() or DEFAULT_HOST
+        if "://" not in host:
+            host = "unix://" + host
+            self.host.setText(host)
+        self.state.setText(f"Connecting to {host}…")
+        self.ctx.set_host(host)
+
+    def _theme_changed(self) -> None:
+        choice = str(self.theme.currentData())
+        self.ctx.settings.setValue(prefs.THEME, choice)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply(app, choice)
+
+
+def _shortcut_table() -> QTableWidget:
+    rows = [*GLOBAL_SHORTCUTS, *((a.shortcut, f"Containers: {a.tip}") for a in ACTIONS)]
+    table = QTableWidget(len(rows), 2)
+    table.setHorizontalHeaderLabels(["Keys", "Action"])
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setColumnWidth(0, 160)
+    for i, (keys, what) in enumerate(rows):
+        table.setItem(i, 0, QTableWidgetItem(keys))
+        table.setItem(i, 1, QTableWidgetItem(what))
+    return table
