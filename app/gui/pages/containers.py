@@ -235,8 +235,9 @@ class ContainersPage(Page):
     def selected_rows(self) -> list[ContainerRow]:
         """The selected containers; a selected stack stands for all of its containers."""
         seen: dict[str, ContainerRow] = {}
-        for proxy_index in self.view.selectionModel().selectedRows(0):
-            for row in self.model.stack_members(self.proxy.mapToSource(proxy_index)):
+        for proxy_index in self.view.selectionModel().selectedIndexes():
+            source = self.proxy.mapToSource(proxy_index.siblingAtColumn(0))
+            for row in self.model.stack_members(source):
                 seen.setdefault(row.id, row)
         return list(seen.values())
 
