@@ -142,6 +142,20 @@ class RegistryClient:
             total = self._prepare_resume(resp, ingest, size)
             self._copy(resp, ingest, total, digest, on_bytes)
 
+    def check_login(self) -> None:
+        """GET /v2/ with the credentials, as dockerd's login does; Unauthorized if refused.
+
+        A registry without auth answers 200 to anyone, and that is a success
+        too (Docker says "Login Succeeded" there as well).
+        """
+        url = f"{self.scheme}://{self.endpoint}/v2/"
+        with self._request("GET", "/v2/", "", {}) as resp:
+            if resp.status in (401, 403):
+                raise Unauthorized(
+                    f"login attempt to {url} failed with status: {resp.status} {resp.body.reason}"
+                )
+            self._raise_for_status(resp, "logging in")
+
     # ---- streaming -----------------------------------------------------------------
 
     @staticmethod
@@ -200,7 +214,7 @@ class RegistryClient:
         self, method: str, path: str, repo: str, headers: dict[str, str]
     ) -> Iterator[_Response]:
         """One request with auth (401 -> answer the challenge -> retry once) and redirects."""
-        scope = f"repository:{repo}:pull"
+        scope = f"repository:{repo}:pull" if repo else ""  # no repository: a login check
         url = f"{self.scheme}://{self.endpoint}{path}"
         auth = self.auth.header_for(scope)
         resp, conn = self._send(method, url, headers, auth)

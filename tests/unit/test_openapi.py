@@ -90,6 +90,8 @@ SCHEMA_SOURCES: dict[str, tuple[str, ...]] = {
     "NetworkConnectRequest": ("engine.api.schema",),
     "NetworkDisconnectRequest": ("engine.api.schema",),
     "BuildPruneResponse": ("engine.api.build",),
+    "AuthConfig": ("engine.images.auth", "engine.images.login"),
+    "AuthResponse": ("engine.images.login",),
 }
 
 
