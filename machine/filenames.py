@@ -29,3 +29,4 @@ CONFIG = "machine.yaml"  # the machine's config (machine/config.py): backend, si
 ENGINE_ROOT = "root"  # native backend: the engine's --root (images, containers, volumes)
 ENGINE_PID = "engine.pid"  # native backend: pid of the engine process it started
 ENGINE_LOG = "engine.log"  # native backend: the engine's stdout and stderr
+LIBVIRT_XML = "libvirt.xml"  # libvirt backend: the transient domain last created, for bug reports
