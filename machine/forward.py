@@ -12,8 +12,10 @@ the channel's EOF (`docker run` closes its stdin side while still reading output
 guest's EOF becomes a shutdown(SHUT_WR) of the host socket.
 
 Run as its own process (`python -m machine.forward DIR PORT QEMU_PID`) so the socket
-outlives the CLI that started the machine; it reconnects SSH with backoff if the session
-drops, and exits (removing the socket) when the QEMU process is gone.
+outlives the CLI that started the machine. The backend starts it as soon as QEMU runs, so
+its interpreter start and SSH handshake overlap the guest's boot instead of following it;
+it binds the socket once its first session is up, reconnects SSH with backoff if the
+session drops, and exits (removing the socket) when the QEMU process is gone.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from machine import filenames, ssh
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
 CHUNK = 65536
+FIRST_CONNECT_S = 300.0  # the sum of the boot stages' timeouts before sshd, and more
 
 
 def open_streamlocal(
@@ -163,6 +166,11 @@ class Tunnel:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    def adopt(self, client: paramiko.SSHClient) -> None:
+        """Use an already connected session first."""
+        with self._lock:
+            self._client = client
+
     def channel(self, path: str) -> paramiko.Channel:
         try:
             return open_streamlocal(self.transport(), path)
@@ -233,8 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("qemu_pid", type=int)
     args = parser.parse_args(argv)
     directory: Path = args.directory
-    tunnel = Tunnel(lambda: ssh.connect(directory, args.port, time.monotonic() + 10))
-    tunnel.transport()  # fail early (and visibly, in forward.log) if SSH does not work
+
+    def qemu_alive() -> bool:
+        return _pid_alive(args.qemu_pid)
+
+    tunnel = Tunnel(lambda: ssh.connect(directory, args.port, time.monotonic() + 10, qemu_alive))
+    # Started while the guest still boots, so the first session is waited for (as long as
+    # the VM lives, up to the boot's own budget); a failure ends here, visibly in forward.log.
+    first = ssh.connect(directory, args.port, time.monotonic() + FIRST_CONNECT_S, qemu_alive)
+    tunnel.adopt(first)
     sock_path = directory / filenames.SOCKET
     listener = listen(sock_path)
     threading.Thread(target=serve, args=(listener, tunnel), daemon=True).start()

@@ -222,6 +222,7 @@ class QemuBackend:
                 self.path(filenames.QMP_SOCK), self._alive, clock.deadline("qemu")
             ):
                 raise self._qemu_exit(port)
+            self._start_forwarder(port)  # connects once sshd answers; overlaps the boot
         with clock.stage("kernel"):
             self._wait_serial(clock, "kernel", lambda text: bool(text))
         for name in ("init", "network"):
@@ -235,7 +236,6 @@ class QemuBackend:
                 raise clock.fail("sshd", str(e)) from e
             client.close()
         with clock.stage("engine"):
-            self._start_forwarder(port)
             self._wait_engine(clock)
 
     def _spawn(self, accel_name: str) -> int:
