@@ -16,6 +16,10 @@ PKGS=(
   qemu-system-x86 qemu-utils  # the VM machine backend (qemu-img makes its data disk)
   openssh-server    # a real sshd stands in for the guest's in the socket-forward tests
   make procps util-linux ca-certificates
+  # the desktop app under a virtual X server (tests, screenshots): Qt's xcb platform needs
+  # these libraries, and trayer is a tray host so the tray icon can dock there
+  xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1
+  fonts-dejavu-core trayer
 )
 # The docker CLI is what users drive the engine with; Debian ships it in docker.io.
 command -v docker >/dev/null 2>&1 || PKGS+=(docker.io)
