@@ -41,11 +41,21 @@ def isolated_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
     yield folder
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/gui is marked `gui` (`pytest -m gui` runs just the app's)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.gui)
+
+
 @pytest.fixture
-def gui_engine(engine: EngineProcess, registry_with_images: str) -> EngineProcess:
-    """A fresh engine with the busybox test image available as `busybox`."""
+def gui_engine(request: pytest.FixtureRequest, registry_with_images: str) -> EngineProcess:
+    """A fresh engine with the busybox test image available as `busybox` (root only: the
+    check comes before the engine fixture starts anything)."""
     if os.geteuid() != 0:
         pytest.skip("the GUI tests drive a real engine, which needs root")
+    engine: EngineProcess = request.getfixturevalue("engine")
     engine.docker("pull", f"{registry_with_images}/busybox")
     engine.docker("tag", f"{registry_with_images}/busybox", "busybox")
     return engine
