@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from machine import backends, config, dockercontext, filenames, paths
@@ -22,7 +23,7 @@ from machine.backend import Backend, Stage, StageFailed, StageStatus
 from machine.errors import ConfigError, MachineError
 
 DEFAULT_NAME = "default"
-CREATE_OPTIONS = ("backend", "cpus", "memory", "disk", "ssh_port", "engine_args")
+CREATE_OPTIONS = ("backend", "cpus", "memory", "disk", "ssh_port", "engine_args", "image")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -74,6 +75,13 @@ def _create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", help="RAM, e.g. 2GiB or 2048 (MiB) (default: 25%% of RAM, <=4GiB)")
     p.add_argument("--disk", help="data disk size, e.g. 20GiB (default: 20GiB)")
     p.add_argument("--ssh-port", type=int, help="host loopback port for SSH (default: a free one)")
+    p.add_argument("--recipe", choices=config.RECIPES, help="guest image recipe (default: debian)")
+    p.add_argument(
+        "--image",
+        metavar="DIR",
+        help="guest image directory, built by `python -m vmimage build` (default: the build "
+        "of --recipe under .cache/vmimage)",
+    )
     p.add_argument(
         "--engine-arg",
         action="append",
@@ -118,7 +126,11 @@ def _backend(host: paths.Host, cfg: config.MachineConfig) -> Backend:
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in CREATE_OPTIONS if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in CREATE_OPTIONS if getattr(args, k, None) is not None}
+    if args.recipe is not None or args.image is not None:
+        path = str(Path(args.image).resolve()) if args.image else ""
+        given["image"] = config.Image(args.recipe or "debian", "", path)
+    return given
 
 
 def _create(host: paths.Host, args: argparse.Namespace) -> int:
@@ -161,12 +173,17 @@ def _refuse_changes(cfg: config.MachineConfig, given: dict[str, Any]) -> None:
         "disk": cfg.disk_gib,
         "ssh_port": cfg.ssh_port,
         "engine_args": cfg.engine_args,
+        "image": cfg.image,
     }
     wanted = dict(given)
     if "memory" in wanted:
         wanted["memory"] = config.memory_mib(wanted["memory"])
     if "disk" in wanted:
         wanted["disk"] = config.disk_gib(wanted["disk"])
+    if "image" in wanted:
+        wanted["image"] = config.Image(
+            wanted["image"].recipe, cfg.image.arch, wanted["image"].path or cfg.image.path
+        )
     changed = sorted(k for k, v in wanted.items() if current[k] != v)
     if changed:
         raise ConfigError(
