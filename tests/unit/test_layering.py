@@ -49,8 +49,15 @@ def violations(package: str, allowed: set[str] | None, forbidden: set[str]) -> l
 
 
 def test_engine_imports_only_stdlib_and_itself() -> None:
-    allowed = set(sys.stdlib_module_names) | {"engine", "__future__"}
+    """...and patternmatcher, the .dockerignore rules it shares with app's context packer."""
+    allowed = set(sys.stdlib_module_names) | {"engine", "patternmatcher", "__future__"}
     assert violations("engine", allowed, {"app", "machine", "vmimage"}) == []
+
+
+def test_patternmatcher_imports_only_stdlib() -> None:
+    """Both halves import it, so it may import neither (and nothing outside the stdlib)."""
+    allowed = set(sys.stdlib_module_names) | {"patternmatcher", "__future__"}
+    assert violations("patternmatcher", allowed, {"engine", "app", "machine"}) == []
 
 
 def test_machine_never_imports_qt_or_app() -> None:

@@ -286,7 +286,7 @@ def test_walk_enters_excluded_dirs_only_for_exceptions(
         entered.append(os.path.relpath(path, tmp_path))
         return real_scandir(path)
 
-    monkeypatch.setattr("engine.build.dockerignore.os.scandir", spy)
+    monkeypatch.setattr("patternmatcher.os.scandir", spy)
     ignore = compiled("node_modules", "!node_modules/keep", "docs", "build")
     got = list(ignore.walk(tmp_path))
     assert "node_modules/keep/index.js" in got and "node_modules/a/index.js" not in got
