@@ -14,6 +14,7 @@ PKGS=(
   apache2-utils     # htpasswd, for registry auth tests
   docker-compose    # Debian's compose v1 (1.29.2): the acceptance stack must run on it too
   qemu-system-x86 qemu-utils  # the VM machine backend (qemu-img makes its data disk)
+  libvirt-daemon-system libvirt-dev pkg-config  # the libvirt machine backend (and its binding's build)
   openssh-server    # a real sshd stands in for the guest's in the socket-forward tests
   make procps util-linux ca-certificates
   # the desktop app under a virtual X server (tests, screenshots): Qt's xcb platform needs
@@ -56,7 +57,7 @@ stamp=.venv/.dockyard-deps
 # the upstream static binary: .venv/bin/docker-compose. Debian 12 ships only compose v1.
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || ! -x .venv/bin/docker-compose ]]; then
   echo "installing python dev dependencies into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,libvirt]'
   touch "$stamp"
 fi
 
