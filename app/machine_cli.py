@@ -202,12 +202,20 @@ def _boot(host: paths.Host, cfg: config.MachineConfig, backend: Backend) -> int:
             print(f"--- last lines of the log ---\n{e.log_tail}\n---", file=sys.stderr)
         raise
     total = sum(s.duration or 0.0 for s in stages)
-    endpoint = f"unix://{backend.socket_path()}"
+    endpoint = _endpoint(host, backend)
     dockercontext.write(endpoint, f"Dockyard machine {cfg.name} ({cfg.backend})")
     print(f"machine {cfg.name} is running ({total:.2f}s)")
     print(f"engine: {endpoint}")
     print("docker context 'dockyard' points at it: `docker context use dockyard`")
     return 0
+
+
+def _endpoint(host: paths.Host, backend: Backend) -> str:
+    """DOCKER_HOST form of the machine's engine: its socket, or on Windows its named pipe
+    (machine/paths.py says why)."""
+    if host.windows:
+        return paths.engine_endpoint(host, backend.spec.name)
+    return f"unix://{backend.socket_path()}"
 
 
 def _print_stage(stage: Stage) -> None:
@@ -290,7 +298,7 @@ def _logs(backend: Backend, follow: bool) -> int:
 
 def _rm(host: paths.Host, cfg: config.MachineConfig, backend: Backend) -> int:
     backend.remove()
-    removed = dockercontext.remove(only_endpoint=f"unix://{backend.socket_path()}")
+    removed = dockercontext.remove(only_endpoint=_endpoint(host, backend))
     note = " and its docker context" if removed else ""
     print(f"machine {cfg.name} removed{note}")
     return 0
