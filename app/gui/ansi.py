@@ -14,14 +14,17 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-# CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and any other two-byte escape.
+# CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), any other ESC (intermediates) final.
 _ESCAPE = re.compile(
     r"\x1b\[(?P<params>[0-?]*)[ -/]*(?P<final>[@-~])"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[@-Z\\-_]?"
+    r"|\x1b[ -/]*[0-~]?"
 )
-# Other control characters a log line should not carry into the view (tabs stay).
+# Other control characters a log line should not carry into the view (tabs are expanded).
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+TAB = 8
 
 
 class Style(NamedTuple):
@@ -34,12 +37,15 @@ class Style(NamedTuple):
 PLAIN = Style()
 
 
-class Span(NamedTuple):
-    """`length` characters from `start` drawn with `style`; only non-plain runs are kept."""
+# A run of `length` characters from `start` in colour 0-15 (-1: the default pen), bold or
+# not; only runs that differ from plain text are kept. A plain tuple of ints on purpose: the
+# logs model holds 200,000 lines, and exact tuples of atoms are untracked by Python's cyclic
+# garbage collector, so holding them costs no collection time (a NamedTuple would).
+Span = tuple[int, int, int, bool]
 
-    start: int
-    length: int
-    style: Style
+
+def span(start: int, length: int, style: Style) -> Span:
+    return (start, length, -1 if style.colour is None else style.colour, style.bold)
 
 
 class Line(NamedTuple):
@@ -50,9 +56,9 @@ class Line(NamedTuple):
 def parse(raw: str, style: Style = PLAIN) -> tuple[Line, Style]:
     """The visible text and colour spans of one line, and the style in force at its end."""
     if "\x1b" not in raw:
-        text = _CONTROLS.sub("", raw)
-        spans = (Span(0, len(text), style),) if style != PLAIN and text else ()
-        return Line(text, spans), style
+        text = _CONTROLS.sub("", raw).expandtabs(TAB)
+        whole = (span(0, len(text), style),) if style != PLAIN and text else ()
+        return Line(text, whole), style
     parts: list[str] = []
     spans: list[Span] = []
     pos = length = 0
@@ -67,14 +73,17 @@ def parse(raw: str, style: Style = PLAIN) -> tuple[Line, Style]:
 
 def _emit(chunk: str, style: Style, parts: list[str], spans: list[Span], at: int) -> int:
     chunk = _CONTROLS.sub("", chunk)
+    if "\t" in chunk:  # expand at the column it starts in, so spans stay aligned
+        chunk = (" " * (at % TAB) + chunk).expandtabs(TAB)[at % TAB :]
     if not chunk:
         return at
     parts.append(chunk)
     if style != PLAIN:
-        if spans and spans[-1].style == style and spans[-1].start + spans[-1].length == at:
-            spans[-1] = Span(spans[-1].start, spans[-1].length + len(chunk), style)
+        last = spans[-1] if spans else None
+        if last is not None and last[2:] == span(0, 0, style)[2:] and last[0] + last[1] == at:
+            spans[-1] = span(last[0], last[1] + len(chunk), style)
         else:
-            spans.append(Span(at, len(chunk), style))
+            spans.append(span(at, len(chunk), style))
     return at + len(chunk)
 
 
@@ -112,6 +121,6 @@ def _extended_length(codes: list[int], i: int) -> int:
     return {5: 2, 2: 4}.get(kind, 0) if kind is not None else 0
 
 
-def strip(raw: str) -> str:
+def visible(raw: str) -> str:
     """The visible text only (copying and saving a selection)."""
     return parse(raw)[0].text
