@@ -66,6 +66,34 @@ def machine_type(cfg: VmConfig) -> str:
     return "microvm"
 
 
+def virtiofs_shares(cfg: VmConfig) -> list[int]:
+    return [i for i, share in enumerate(cfg.shares) if share.mode == "virtiofs"]
+
+
+def virtiofs_socket(cfg: VmConfig, index: int) -> Path:
+    """Where virtiofsd serves share `index` (beside the seed, in the machine directory)."""
+    return cfg.seed.parent / f"vfs{index}.sock"
+
+
+def machine_option(cfg: VmConfig) -> str:
+    """The -M value; with virtiofs shares the guest RAM is the shared memfd below."""
+    machine = machine_type(cfg)
+    return f"{machine},memory-backend=mem" if virtiofs_shares(cfg) else machine
+
+
+def shared_memory_args(cfg: VmConfig) -> list[str]:
+    """Guest RAM as a shared memfd, which vhost-user (virtiofsd) must map; Linux only."""
+    if not virtiofs_shares(cfg):
+        return []
+    if cfg.host != "linux":
+        raise ValueError("virtiofs shares need a Linux host (vhost-user); use 9p")
+    return [
+        *["-object", f"memory-backend-memfd,id=mem,size={cfg.memory_mb}M,share=on"],
+        # microvm's virtio-mmio defaults to legacy virtio, which vhost-user-fs refuses.
+        *(["-global", "virtio-mmio.force-legacy=false"] if uses_mmio(cfg) else []),
+    ]
+
+
 def uses_mmio(cfg: VmConfig) -> bool:
     """microvm has virtio-mmio transports only; the others use virtio-pci."""
     return machine_type(cfg).startswith("microvm")
@@ -113,8 +141,15 @@ def disk_args(cfg: VmConfig) -> list[str]:
 def share_args(cfg: VmConfig) -> list[str]:
     args: list[str] = []
     for i, share in enumerate(cfg.shares):
+        if share.mode == "virtiofs":
+            suffix = "device" if uses_mmio(cfg) else "pci"
+            args += [
+                *["-chardev", f"socket,id=vfs{i},path={virtiofs_socket(cfg, i)}"],
+                *["-device", f"vhost-user-fs-{suffix},chardev=vfs{i},tag=share{i}"],
+            ]
+            continue
         if share.mode != "9p":
-            raise ValueError(f"share mode {share.mode!r} is not supported yet; use 9p")
+            raise ValueError(f"unknown share mode {share.mode!r}: use 9p or virtiofs")
         ro = ",readonly=on" if share.readonly else ""
         args += [
             "-fsdev",
@@ -130,9 +165,10 @@ def build(cfg: VmConfig) -> list[str]:
         raise ValueError(f"no QEMU recipe for {cfg.host}/{cfg.arch}/{cfg.accel}")
     return [
         binary(cfg.arch),
-        *["-M", machine_type(cfg)],
+        *["-M", machine_option(cfg)],
         *accel_args(cfg),
         *["-smp", str(cfg.cpus), "-m", str(cfg.memory_mb)],
+        *shared_memory_args(cfg),
         *["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"],
         *["-kernel", str(cfg.kernel), "-initrd", str(cfg.initrd)],
         *["-append", kernel_cmdline(cfg)],

@@ -44,6 +44,7 @@ from machine.errors import MachineError
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
 LOG_TAIL_LINES = 30
+VIRTIOFSD_PATHS = ("/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd")
 
 
 def host_os(system: str = sys.platform) -> str:
@@ -141,6 +142,7 @@ class QemuBackend:
         self._proc: subprocess.Popen[bytes] | None = None  # QEMU, when this object spawned it
         self._forwarder: subprocess.Popen[bytes] | None = None
         self._kernel = Path()
+        self._virtiofsd: list[subprocess.Popen[bytes]] = []
 
     # -- files ------------------------------------------------------------------------
 
@@ -279,6 +281,8 @@ class QemuBackend:
         )
         argv = qemu_argv.build(cfg)
         self.path(filenames.QEMU_ARGV).write_text("\n".join(argv) + "\n")
+        for index in qemu_argv.virtiofs_shares(cfg):
+            self._virtiofsd.append(self._spawn_virtiofsd(cfg, index))
         with self.path(filenames.QEMU_LOG).open("wb") as log:
             self._proc = subprocess.Popen(
                 argv,
@@ -289,6 +293,41 @@ class QemuBackend:
             )
         self._kernel = kernel
         return port
+
+    def _spawn_virtiofsd(self, cfg: qemu_argv.VmConfig, index: int) -> subprocess.Popen[bytes]:
+        """One virtiofsd per virtiofs share; it exits by itself when QEMU disconnects."""
+        binary = shutil.which("virtiofsd") or next(
+            (p for p in VIRTIOFSD_PATHS if Path(p).is_file()), ""
+        )
+        if not binary:
+            raise StageFailed(
+                "virtiofsd is not installed", "qemu", "install qemu-system-common, or use 9p"
+            )
+        sock = qemu_argv.virtiofs_socket(cfg, index)
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        log_path = self.path(f"virtiofsd{index}.log")
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [binary, f"--socket-path={sock}", "-o", f"source={cfg.shares[index].host_path}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 10
+        while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not sock.exists():
+            proc.kill()
+            proc.wait()
+            raise StageFailed(
+                f"virtiofsd for {cfg.shares[index].host_path} did not start",
+                "qemu",
+                "check that the shared directory exists",
+                tail(log_path),
+            )
+        return proc
 
     def _qemu_exit(self, port: int) -> StageFailed:
         if self._proc is not None:
@@ -391,6 +430,11 @@ class QemuBackend:
             if self._proc.poll() is None:
                 self._proc.kill()
             self._proc.wait()
+        for daemon in self._virtiofsd:
+            if daemon.poll() is None:
+                daemon.kill()
+            daemon.wait()
+        self._virtiofsd.clear()
         self._remove_runtime_files()
 
     def _remove_runtime_files(self) -> None:
@@ -422,6 +466,13 @@ class QemuBackend:
                 self._proc.wait()
             with contextlib.suppress(FileNotFoundError):
                 self.path(filenames.QEMU_PID).unlink()
+        for daemon in self._virtiofsd:  # they end with QEMU; reap ours
+            try:
+                daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        self._virtiofsd.clear()
         fpid = self.forward_pid()
         if fpid is not None:
             os.kill(fpid, signal.SIGTERM)

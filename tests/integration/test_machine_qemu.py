@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from machine import accel, filenames, keys, ssh
-from machine.backend import MachineSpec, MachineState, StageFailed, StageStatus
+from machine.backend import MachineSpec, MachineState, ShareSpec, StageFailed, StageStatus
 from machine.qemu_backend import DEFAULT_IMAGE, QemuBackend
 from tests.ptyio import pty_session
 
@@ -89,6 +89,9 @@ def stop_quietly(backend: QemuBackend) -> None:
 def booted(registry_with_images: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     base = tmp_path_factory.mktemp("vm")
     port = registry_with_images.rsplit(":", 1)[1]
+    share = base / "share"
+    share.mkdir()
+    (share / "hello.txt").write_text("hello from the host\n")
     spec = MachineSpec(
         name="acc",
         directory=base / "m",
@@ -96,6 +99,10 @@ def booted(registry_with_images: str, tmp_path_factory: pytest.TempPathFactory) 
         memory_mb=1024,
         disk_gb=4,
         engine_args=["--insecure-registry", f"10.0.2.2:{port}"],
+        shares=[
+            ShareSpec(share, "/mnt/vfs", "virtiofs"),
+            ShareSpec(share, "/mnt/9p", "9p", readonly=True),
+        ],
     )
     backend = QemuBackend(spec)
     try:
@@ -170,6 +177,16 @@ def test_ssh_runs_a_command_with_the_pinned_key(booted: Booted) -> None:
         timeout=60,
     )
     assert (out.returncode, out.stdout.strip()) == (0, "dockyard"), out.stderr
+
+
+def test_virtiofs_and_9p_shares_show_the_host_directory(booted: Booted) -> None:
+    out = subprocess.run(
+        booted.backend.ssh_argv(["cat", "/mnt/vfs/hello.txt", "/mnt/9p/hello.txt"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (out.returncode, out.stdout) == (0, "hello from the host\n" * 2), out.stderr
 
 
 def test_stop_then_start_keeps_the_pulled_image(booted: Booted) -> None:

@@ -122,3 +122,24 @@ def test_rootfs_and_9p_shares() -> None:
 def test_unknown_combination_is_refused() -> None:
     with pytest.raises(ValueError, match="no QEMU recipe for linux/arm64/kvm"):
         qemu_argv.build(cfg("linux", "arm64", "kvm"))
+
+
+def test_virtiofs_share_shares_guest_memory_and_uses_vhost_user() -> None:
+    share = ShareSpec(Path("/home/u"), "/home/u", "virtiofs")
+    argv = qemu_argv.build(cfg("linux", "x86_64", "tcg", shares=(share,)))
+    assert argv[1:3] == ["-M", "microvm,memory-backend=mem"]
+    at = argv.index("-object")
+    assert argv[at : at + 4] == [
+        *["-object", "memory-backend-memfd,id=mem,size=2048M,share=on"],
+        *["-global", "virtio-mmio.force-legacy=false"],
+    ]
+    assert argv[-4:] == [
+        *["-chardev", "socket,id=vfs0,path=/m/vfs0.sock"],
+        *["-device", "vhost-user-fs-device,chardev=vfs0,tag=share0"],
+    ]
+
+
+def test_virtiofs_is_refused_off_linux() -> None:
+    share = ShareSpec(Path("/Users/u"), "/Users/u", "virtiofs")
+    with pytest.raises(ValueError, match="virtiofs shares need a Linux host"):
+        qemu_argv.build(cfg("macos", "arm64", "hvf", shares=(share,)))
