@@ -26,6 +26,7 @@ from app.gui import prefs
 from app.gui.context import AppContext
 from app.gui.icons import page_icon
 from app.gui.pages.base import Page
+from app.gui.pages.logs import LogWindows
 from app.gui.views.banner import Banner
 
 PAGES = ("containers", "images", "volumes", "networks", "machine", "settings")
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.banner = Banner()
         self._current: Page | None = None
+        self.logs = LogWindows(ctx)  # opens a logs window on ctx.open_logs(container id)
         self._build()
         self._wire()
         geometry = ctx.settings.value(prefs.GEOMETRY)
@@ -153,5 +155,6 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop every page's threads and timers (the app is quitting)."""
+        self.logs.close_all()
         for page in self.pages:
             page.shutdown()
