@@ -46,7 +46,9 @@ class Host:
 
     @classmethod
     def current(cls) -> Host:
-        return cls(sys.platform, platformdirs.user_data_path(APP_NAME), dict(os.environ))
+        return cls(
+            sys.platform, platformdirs.user_data_path(APP_NAME, appauthor=False), dict(os.environ)
+        )
 
     @property
     def windows(self) -> bool:
