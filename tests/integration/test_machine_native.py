@@ -63,6 +63,10 @@ def test_start_twice_is_a_no_op_and_a_stale_pidfile_is_ignored(h: MachineHarness
     out = h.dockyard("start").stdout
     assert "is running" in out
     assert h.docker("ps").returncode == 0
+    first = int((h.dir / "engine.pid").read_text())
+    assert "is running" in h.dockyard("restart").stdout
+    assert int((h.dir / "engine.pid").read_text()) != first
+    assert h.docker("ps").returncode == 0
     h.dockyard("rm")
     assert_nothing_left(h)
 
