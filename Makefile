@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV     := .venv
 PY       := $(VENV)/bin/python
 IMAGES   := .cache/test-images
+VMIMAGE  := .cache/vmimage/debian-$(shell uname -m)
 RUN_DIR  := $(CURDIR)/.dockyard/run
 ROOT_DIR := $(CURDIR)/.dockyard/root
 SOCK     := $(RUN_DIR)/docker.sock
@@ -19,9 +20,11 @@ help: ## list the targets
 deps: ## install missing apt packages (as root) and the dev venv at .venv
 	@bash scripts/install_deps.sh
 
-images: ## build the test images (OCI layouts) into .cache/test-images
+images: ## build the test images (OCI layouts) and, if missing, the debian guest image
 	@python3 scripts/build_test_images.py --out $(IMAGES) >/dev/null
 	@echo "test images: $(IMAGES)/{busybox,multilayer,multiarch}"
+	@test -f $(VMIMAGE)/manifest.json || python3 -m vmimage build --recipe debian --out $(VMIMAGE)
+	@echo "guest image: $(VMIMAGE)"
 
 run: deps images ## start a local registry with the test images, then the engine in the foreground
 	@$(PY) scripts/dev_run.py --root $(ROOT_DIR) --socket $(SOCK) --images $(IMAGES)

@@ -14,6 +14,7 @@ PKGS=(
   apache2-utils     # htpasswd, for registry auth tests
   docker-compose    # Debian's compose v1 (1.29.2): the acceptance stack must run on it too
   qemu-system-x86 qemu-utils  # the VM machine backend (qemu-img makes its data disk)
+  kmod erofs-utils  # guest image build: depmod for the kernel's modules, mkfs.erofs for its root
   libvirt-daemon-system libvirt-dev pkg-config  # the libvirt machine backend (and its binding's build)
   openssh-server    # a real sshd stands in for the guest's in the socket-forward tests
   make procps util-linux ca-certificates

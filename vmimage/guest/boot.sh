@@ -1,0 +1,129 @@
+#!/bin/sh
+# The guest's boot sequence, run once by busybox init (PID 1, /etc/inittab sysinit).
+# busybox init reaps orphans (the engine's shims outlive their parents) and turns
+# `poweroff` into: shutdown.sh, TERM/KILL to everything, power off.
+# Debian's busybox runs its own applets before PATH: real programs are called by full path.
+#
+# Stage markers go to the serial console in the guest contract's exact form:
+#   dockyard-stage <name> <seconds since boot>   /   dockyard-fail <stage> <message>
+# The host times its boot stages by them, so a stage is printed when it is done.
+export PATH=/usr/sbin:/usr/bin
+export HOME=/root
+LIB=/usr/lib/dockyard
+RUN=/run/dockyard
+
+stage() {
+	read -r up _ </proc/uptime
+	echo "dockyard-stage $1 $up" >/dev/console
+}
+
+fail() {
+	echo "dockyard-fail $1 $2" >/dev/console
+	exit 1
+}
+
+# insmod every module file listed (in dependency order); built-ins were left out at build time.
+load_modules() {
+	while read -r ko; do
+		insmod "$ko" 2>/dev/null || [ -d "/sys/module/$(basename "$ko" .ko | tr - _)" ] ||
+			echo "dockyard: insmod $ko failed" >/dev/console
+	done <"$1"
+}
+
+mounts() {
+	mount -t proc -o nosuid,nodev,noexec proc /proc
+	mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+	mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev 2>/dev/null
+	mkdir -p /dev/pts /dev/shm
+	mount -t devpts -o nosuid,noexec,gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
+	mount -t tmpfs -o nosuid,nodev shm /dev/shm
+	mount -t tmpfs -o nosuid,nodev,mode=0755 run /run
+	mount -t tmpfs -o nosuid,nodev,mode=1777 tmp /tmp
+	mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
+	mkdir -p "$RUN" /run/sshd /var/log
+	ln -sf /proc/self/fd /dev/fd
+}
+
+network() {
+	ip link set lo up
+	ip link set eth0 up || fail network "no eth0: is a virtio-net device attached?"
+	ip addr add 10.0.2.15/24 dev eth0
+	ip route add default via 10.0.2.2
+	echo "nameserver 10.0.2.3" >/etc/resolv.conf
+}
+
+# sshd daemonizes before it binds; the stage is its listening socket in /proc/net/tcp.
+sshd_up() {
+	/usr/sbin/sshd -e || fail sshd "sshd did not start (see the console above)"
+	i=0
+	while ! grep -q '^ *[0-9]*: 00000000:0016 00000000:0000 0A' /proc/net/tcp; do
+		i=$((i + 1))
+		[ $i -gt 2000 ] && fail sshd "sshd is not listening on port 22"
+		usleep 5000
+	done
+}
+
+# The data disk is the virtio disk whose serial the seed names. A disk with no
+# filesystem (all zeros at the start) gets ext4; any other content that is not
+# ext4 is left alone and fails the stage, so nothing on it is lost.
+data_disk() {
+	serial=$(cat "$RUN/data-serial")
+	dev=""
+	for s in /sys/block/vd*/serial; do
+		[ -e "$s" ] && [ "$(cat "$s")" = "$serial" ] && dev=/dev/$(basename "$(dirname "$s")")
+	done
+	[ -n "$dev" ] || fail data "no disk with serial $serial: attach one with serial=$serial"
+	magic=$(dd if="$dev" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
+	if [ "$magic" != "53ef" ]; then
+		used=$(dd if="$dev" bs=65536 count=16 2>/dev/null | tr -d '\000' | wc -c)
+		[ "$used" = 0 ] || fail data "$dev holds data that is not ext4; not formatting it"
+		/usr/sbin/mke2fs -q -t ext4 -L dockyard-data -E lazy_itable_init=1,lazy_journal_init=1 "$dev" ||
+			fail data "mke2fs $dev failed"
+	fi
+	mkdir -p /var/lib/dockyard
+	mount -t ext4 -o noatime "$dev" /var/lib/dockyard || fail data "cannot mount $dev"
+}
+
+engine() {
+	# shellcheck disable=SC1091
+	. "$RUN/engine.args"
+	mkdir -p "$RUN"
+	cd /var/lib/dockyard || fail engine "no engine root"
+	PYTHONPATH=/opt/dockyard PYTHONDONTWRITEBYTECODE=1 setsid python3 -m engine serve \
+		--root /var/lib/dockyard --host "unix://$RUN/docker.sock" "$@" \
+		>>/var/log/engine.log 2>&1 </dev/null &
+	echo $! >"$RUN/engine.pid"
+	cd /
+	python3 "$LIB/ping.py" "$RUN/docker.sock" 120 || fail engine "$(tail -n 3 /var/log/engine.log)"
+}
+
+# QMP system_powerdown presses the ACPI power button: any event from its input device.
+power_button() {
+	for ev in /sys/class/input/event*; do
+		if grep -q "Power Button" "$ev/device/name" 2>/dev/null; then
+			dd if="/dev/input/$(basename "$ev")" bs=24 count=1 of=/dev/null 2>/dev/null && poweroff
+			return
+		fi
+	done
+	echo "dockyard: no ACPI power button; system_powerdown will not work" >/dev/console
+}
+
+mounts
+stage init
+load_modules /etc/dockyard/modules.early
+stage modules
+python3 "$LIB/seed.py" || fail seed "$(cat "$RUN/seed.error" 2>/dev/null)"
+stage seed
+network
+stage network
+sshd_up
+stage sshd
+power_button &
+load_modules /etc/dockyard/modules.late &
+late=$!
+data_disk
+stage data
+wait "$late"
+[ -s "$RUN/shares.sh" ] && . "$RUN/shares.sh"
+engine
+stage engine
