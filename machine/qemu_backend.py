@@ -350,7 +350,7 @@ class QemuBackend:
                 raise StageFailed(
                     f"the guest failed in its {event.stage} step: {event.message}",
                     current,
-                    stages.BY_NAME[current].hint,
+                    stages.guest_fail_hint(event.stage, current),
                     tail(self.path(filenames.SERIAL_LOG)),
                 )
         if not self._alive():

@@ -44,6 +44,9 @@ def wait_ready(socket: Path, alive: Callable[[], bool], deadline: float) -> str:
     """Retry until QMP answers query-status; "" when QEMU exited first or the deadline
     passed (the caller reads QEMU's log to say why)."""
     while alive() and time.monotonic() < deadline:
+        if not socket.exists():  # QEMU has not created it yet; connecting would log errors
+            time.sleep(0.02)
+            continue
         try:
             return status(socket, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
         except Exception:  # qemu.qmp's ConnectError, OSError, timeouts: not up yet

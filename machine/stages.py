@@ -65,11 +65,27 @@ STAGES = (
         "engine",
         120.0,
         "the engine in the guest did not answer /_ping through the forwarded socket: run "
-        "`dockyard machine ssh -- cat /var/log/dockyard-engine.log`",
+        "`dockyard machine ssh -- tail /var/log/engine.log`",
     ),
 )
 BY_NAME = {s.name: s for s in STAGES}
 GUEST_STAGES = ("init", "modules", "seed", "network", "data", "sshd", "engine")
+GUEST_FAIL_HINTS = {
+    "modules": "the image's kernel modules do not match its kernel: rebuild it (make images)",
+    "seed": "the seed the host wrote was refused: its message names the field; this is a bug "
+    "worth reporting",
+    "network": "the guest has no network device: QEMU needs a virtio-net device",
+    "data": "the data disk could not be prepared: a disk holding something other than ext4 "
+    "is never formatted; remove the machine's data disk to start afresh (its images go too)",
+    "sshd": "the guest's sshd did not start: see the serial log (`dockyard machine logs`)",
+    "engine": "the engine in the guest did not start: `dockyard machine ssh -- tail "
+    "/var/log/engine.log`",
+}
+
+
+def guest_fail_hint(step: str, current: str) -> str:
+    """The hint for a `dockyard-fail <step>` line seen while host stage `current` ran."""
+    return GUEST_FAIL_HINTS.get(step) or BY_NAME[current].hint
 
 
 @dataclass(frozen=True)

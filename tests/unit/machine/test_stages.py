@@ -61,3 +61,8 @@ def test_a_stage_failure_keeps_its_own_hint() -> None:
     with pytest.raises(StageFailed) as err, clock.stage("qemu"):
         raise StageFailed("port busy", "qemu", "free the port")
     assert err.value.hint == "free the port"
+
+
+def test_a_guest_failure_gets_the_hint_of_its_own_step() -> None:
+    assert "data disk" in stages.guest_fail_hint("data", "engine")
+    assert stages.guest_fail_hint("unknown", "sshd") == stages.BY_NAME["sshd"].hint
