@@ -11,6 +11,7 @@ actions still exist, and closing the window quits instead of hiding.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -78,8 +79,8 @@ class Tray(QObject):
             m.addAction("No running containers").setEnabled(False)
         for cid, name in names[:MENU_CONTAINERS]:
             sub = m.addMenu(name)
-            sub.addAction("Stop", lambda cid=cid: self.stop_container(cid))
-            sub.addAction("Logs", lambda cid=cid: self.show_logs(cid))
+            sub.addAction("Stop", partial(self.stop_container, cid))
+            sub.addAction("Logs", partial(self.show_logs, cid))
         if len(names) > MENU_CONTAINERS:
             more = f"{len(names) - MENU_CONTAINERS} more…"
             m.addAction(more, self.open_dashboard)
@@ -94,7 +95,7 @@ class Tray(QObject):
                 if not rest:
                     return act
                 sub = act.menu()
-                if sub is not None:
+                if isinstance(sub, QMenu):
                     return next((a for a in sub.actions() if a.text() == rest), None)
         return None
 

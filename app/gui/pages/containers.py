@@ -270,11 +270,7 @@ class ContainersPage(Page):
             return
         else:
             for method, path, params in calls_for(key, rows):
-                self.ctx.run(
-                    lambda c, m=method, p=path, q=params: c.call(m, p, q),
-                    None,
-                    self._failed(f"{key} {path.split('/')[2][:12]}"),
-                )
+                self.ctx.call(method, path, params, None, self._failed(f"{key} {path[12:24]}"))
 
     def open_terminal(self, row: ContainerRow) -> None:
         argv = terminal.terminal_argv(row.id, self.ctx.host, terminal.launch_env(self.ctx.host))

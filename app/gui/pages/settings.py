@@ -78,8 +78,8 @@ class SettingsPage(Page):
         s = ctx.settings
         self.host.setText(ctx.host)
         self.theme.setCurrentIndex(max(0, self.theme.findData(s.value(prefs.THEME, "system"))))
-        self.close_to_tray.setChecked(s.value(prefs.CLOSE_TO_TRAY, True, type=bool))
-        self.notify_exits.setChecked(s.value(prefs.NOTIFY_EXITS, True, type=bool))
+        self.close_to_tray.setChecked(bool(s.value(prefs.CLOSE_TO_TRAY, True, type=bool)))
+        self.notify_exits.setChecked(bool(s.value(prefs.NOTIFY_EXITS, True, type=bool)))
         self.theme.currentIndexChanged.connect(self._theme_changed)
         self.close_to_tray.toggled.connect(lambda on: s.setValue(prefs.CLOSE_TO_TRAY, on))
         self.notify_exits.toggled.connect(lambda on: s.setValue(prefs.NOTIFY_EXITS, on))

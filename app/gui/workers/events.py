@@ -97,7 +97,7 @@ class EventHub(QObject):
 
     connected = Signal()
     disconnected = Signal(str)
-    event = Signal(dict)
+    any_event = Signal(dict)  # not `event`: that would hide QObject.event()
     container = Signal(dict)
     image = Signal(dict)
     volume = Signal(dict)
@@ -123,7 +123,7 @@ class EventHub(QObject):
 
     @Slot(dict)
     def on_event(self, ev: dict[str, Any]) -> None:
-        self.event.emit(ev)
+        self.any_event.emit(ev)
         by_type = {
             "container": self.container,
             "image": self.image,
