@@ -33,14 +33,24 @@ PAGES = ("containers", "images", "volumes", "networks", "machine", "settings")
 
 
 def page_classes(names: tuple[str, ...] = PAGES) -> list[type[Page]]:
-    """`app.gui.pages.<name>.<Name>Page` for each page module that exists."""
+    """For each page module that exists, `<Name>Page` in it, else the one Page subclass it
+    defines; a module that defines none is an error worth seeing at startup."""
     found: list[type[Page]] = []
     for name in names:
         module_name = f"app.gui.pages.{name}"
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)
-        found.append(getattr(module, f"{name.capitalize()}Page"))
+        conventional = getattr(module, f"{name.capitalize()}Page", None)
+        defined = [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, Page) and v.__module__ == module_name
+        ]
+        page = conventional or (defined[0] if len(defined) == 1 else None)
+        if page is None:
+            raise LookupError(f"{module_name} must define {name.capitalize()}Page (a Page)")
+        found.append(page)
     return found
 
 

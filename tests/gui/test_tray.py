@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,13 +177,26 @@ XVFB, TRAYER = shutil.which("Xvfb"), shutil.which("trayer")
 def test_under_xvfb_the_icon_docks_in_a_real_tray(
     gui_engine: EngineProcess, tmp_path: Path
 ) -> None:
-    display = f":{90 + os.getpid() % 500}"
-    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
-    env["XDG_CONFIG_HOME"] = str(tmp_path)
-    xvfb = subprocess.Popen([str(XVFB), display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+    read_end, write_end = os.pipe()  # Xvfb picks a free display and writes its number here
+    xvfb = subprocess.Popen(
+        [
+            str(XVFB),
+            "-displayfd",
+            str(write_end),
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ],
+        pass_fds=(write_end,),
+    )
+    os.close(write_end)
     host = None
     try:
-        assert wait_for_display(display, env)
+        display = ":" + read_display(read_end)
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        env["XDG_CONFIG_HOME"] = str(tmp_path)
         host = subprocess.Popen([str(TRAYER), "--edge", "top"], env=env)
         probe = subprocess.run(
             [sys.executable, "-c", TRAY_PROBE, gui_engine.host],
@@ -203,13 +215,12 @@ def test_under_xvfb_the_icon_docks_in_a_real_tray(
                 proc.wait(10)
 
 
-def wait_for_display(display: str, env: dict[str, str]) -> bool:
-    socket_path = Path(f"/tmp/.X11-unix/X{display[1:]}")
-    for _ in range(100):
-        if socket_path.exists():
-            return True
-        time.sleep(0.05)
-    return False
+def read_display(fd: int) -> str:
+    """The display number Xvfb writes once it accepts connections (EOF: it failed)."""
+    with os.fdopen(fd, "rb") as pipe:
+        number = pipe.readline().decode().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    return number
 
 
 TRAY_PROBE = """
