@@ -334,3 +334,25 @@ def test_status_of_a_stage_list_is_recorded_even_on_failure(tmp_path: Path) -> N
         ("accel", str(StageStatus.DONE)),
         ("qemu", str(StageStatus.FAILED)),
     ]
+
+
+def test_a_killed_qemu_is_reported_crashed_with_its_log(booted: Booted) -> None:
+    """Runs after the restart: QEMU killed -9 leaves its pidfile; status says crashed, the
+    serial log is kept, and the forwarder notices and removes the socket."""
+    pid = booted.backend.qemu_pid()
+    assert pid is not None
+    fwd = booted.backend.forward_pid()
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 30
+    while booted.backend.qemu_pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    status = booted.backend.status()
+    assert status.state == MachineState.CRASHED
+    assert "the serial log is kept" in status.detail
+    assert "dockyard-stage engine" in booted.backend.logs()
+    while fwd is not None and booted.backend.forward_pid() is not None:
+        assert time.monotonic() < deadline, "the forwarder outlived QEMU"
+        time.sleep(0.1)
+    assert not booted.backend.socket_path().exists()
+    booted.backend.stop()
+    assert booted.backend.status().state == MachineState.STOPPED
