@@ -53,7 +53,7 @@ def tar_gz(
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755 if "/bin/" in name else 0o644
+            info.size, info.mode = len(data), 0o755 if "bin/" in name else 0o644
             tar.addfile(info, io.BytesIO(data))
         for name, target in (links or {}).items():
             info = tarfile.TarInfo(name)
