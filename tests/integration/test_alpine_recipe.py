@@ -136,6 +136,10 @@ def test_vmimage_build_with_the_alpine_recipe(
         monkeypatch.setenv(MIRROR_ENV, server.url)
         monkeypatch.setenv(KEYS_ENV, str(tmp_path / "trusted"))
         hashes = build(BuildOptions("alpine", "x86_64", out, tmp_path / "cache", 1700000000))
+        again = build(
+            BuildOptions("alpine", "x86_64", tmp_path / "again", tmp_path / "c2", 1700000000)
+        )
+    assert again == hashes  # same inputs, same bytes (a fresh cache and work dir)
     doc = json.loads((out / "manifest.json").read_text())
     assert doc["recipe"] == "alpine"
     assert doc["outputs"] == hashes
