@@ -29,12 +29,15 @@ class LogsWindow(QWidget):
         self.setWindowTitle(f"Logs — {container[:12]}")
         self.resize(980, 620)
         self.panel = LogsPanel(ctx.client, container, settings=ctx.settings, parent=self)
-        self.panel.stream.opened.connect(lambda name: self.setWindowTitle(f"Logs — {name}"))
+        self.panel.stream.opened.connect(self._titled)  # a bound method: queued to this thread
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.panel)
         QShortcut(QKeySequence.StandardKey.Close, self, self.close)
         self.panel.start()
+
+    def _titled(self, name: str) -> None:
+        self.setWindowTitle(f"Logs — {name}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.panel.stop()
