@@ -3,6 +3,8 @@ one of Qt's built-in icons as the fallback, so the app looks right with no icon 
 
 from __future__ import annotations
 
+from functools import cache
+
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
@@ -38,6 +40,20 @@ def page_icon(name: str) -> QIcon:
         return themed
     style = QApplication.style()
     return style.standardIcon(_FALLBACKS.get(name, QStyle.StandardPixmap.SP_FileIcon))
+
+
+@cache
+def dot_icon(color: str, size: int = 12) -> QIcon:
+    """A filled circle: a row's state in a table (cached: one per colour)."""
+    pix = QPixmap(size, size)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(color))
+    p.drawEllipse(QRectF(1, 1, size - 2, size - 2))
+    p.end()
+    return QIcon(pix)
 
 
 def state_icon(state: str) -> QIcon:

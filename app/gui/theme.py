@@ -113,6 +113,7 @@ def _style_sheet(c: dict[str, str]) -> str:
         border-bottom: 1px solid {c["border"]}; padding: 5px 6px; font-weight: 600;
     }}
     QTreeView, QTableView {{ border: 1px solid {c["border"]}; border-radius: 6px; }}
+    QTreeView::item, QTableView::item {{ padding: 4px 2px; }}
     QLineEdit {{
         border: 1px solid {c["border"]}; border-radius: 6px; padding: 4px 8px;
         background: {c["base"]};

@@ -62,11 +62,11 @@ class MainWindow(QMainWindow):
         self.ctx = ctx
         self.tray_available = False  # set by the tray: closing then hides instead
         self.setWindowTitle("Dockyard")
-        self.setMinimumSize(QSize(880, 560))
+        self.setMinimumSize(QSize(980, 560))
         self.pages = pages if pages is not None else [cls() for cls in page_classes()]
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
-        self.sidebar.setFixedWidth(190)
+        self.sidebar.setFixedWidth(170)
         self.sidebar.setIconSize(QSize(18, 18))
         self.stack = QStackedWidget()
         self.banner = Banner()

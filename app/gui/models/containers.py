@@ -28,6 +28,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from app.gui.icons import dot_icon
 from app.gui.models.container_row import ContainerRow, human_bytes
 
 Index = QModelIndex | QPersistentModelIndex
@@ -293,7 +294,7 @@ class ContainersModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{row.name}\n{row.id[:12]}  {row.image}\n{row.status}"
         if role == Qt.ItemDataRole.DecorationRole and column == NAME:
-            return QColor(STATE_COLORS.get(row.state, "#8a8f98"))
+            return dot_icon(STATE_COLORS.get(row.state, "#8a8f98"))
         if role == Qt.ItemDataRole.ForegroundRole and column == PORTS and row.ports:
             return QBrush(QColor("#3a7bd5"))
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (CPU, MEMORY):
@@ -316,7 +317,7 @@ class ContainersModel(QAbstractItemModel):
             return font
         if role == Qt.ItemDataRole.DecorationRole and column == NAME:
             running = any(m.state == "running" for m in members)
-            return QColor(STATE_COLORS["running" if running else "exited"])
+            return dot_icon(STATE_COLORS["running" if running else "exited"])
         return None
 
 

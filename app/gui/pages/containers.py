@@ -414,9 +414,10 @@ def _tree(proxy: QSortFilterProxyModel) -> QTreeView:
     view.setMouseTracking(True)
     header = view.header()
     header.setStretchLastSection(False)
-    widths = {NAME: 220, IMAGE: 200, STATUS: 170, PORTS: 170, CPU: 70, MEMORY: 90}
+    widths = {NAME: 200, IMAGE: 160, STATUS: 190, PORTS: 140, CPU: 60, MEMORY: 84}
     for column in range(len(COLUMNS)):
         view.setColumnWidth(column, widths[column])
+    header.setMinimumSectionSize(50)
     header.setSectionResizeMode(IMAGE, QHeaderView.ResizeMode.Stretch)
     header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
     return view
