@@ -95,6 +95,7 @@ class ContainersPage(Page):
         self._dirty: set[str] = set()
         self._generation = 0
         self._loaded = False
+        self._refreshing = False  # a full list is in flight: row updates wait for it
         self._stats: StatsPoller | None = None
         self._viewers: list[JsonViewer] = []
         self._flush_timer = _single_shot(COALESCE_MS, self._flush)
@@ -182,18 +183,28 @@ class ContainersPage(Page):
         self._generation += 1
         gen = self._generation
         self._dirty.clear()
+        self._refreshing = True
         self.ctx.run(
             lambda c: c.get("/containers/json", {"all": True}),
             lambda docs: self._loaded_all(gen, docs),
-            self._failed("list the containers"),
+            lambda error: self._list_failed(gen, error),
         )
+
+    def _list_failed(self, gen: int, error: Exception) -> None:
+        if gen == self._generation:
+            self._refreshing = False
+            self._failed("list the containers")(error)
+            self._flush_timer.start()
 
     def _loaded_all(self, gen: int, docs: list[dict[str, Any]]) -> None:
         if gen != self._generation:
             return
         self._loaded = True
+        self._refreshing = False
         self.model.reset([row_from_summary(d) for d in docs])
         self._update_actions()
+        if self._dirty:  # changed while the list was read: the list may predate them
+            self._flush_timer.start()
 
     def on_event(self, ev: dict[str, Any]) -> None:
         action = str(ev.get("Action", "")).split(":")[0]
@@ -208,6 +219,8 @@ class ContainersPage(Page):
             self._flush_timer.start()
 
     def _flush(self) -> None:
+        if self._refreshing:
+            return  # _loaded_all flushes after the reset, so no update is lost under it
         ids, self._dirty = sorted(self._dirty), set()
         if not ids:
             return
