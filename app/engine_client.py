@@ -17,7 +17,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 DEFAULT_HOST = "unix:///run/dockyard/docker.sock"
@@ -101,11 +101,15 @@ class EngineClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         timeout: float | None = -1.0,
+        upload: tuple[IO[bytes], int, str] | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         url = API_PREFIX + path + ("?" + urlencode(query) if query else "")
-        payload = None if body is None else json.dumps(body).encode()
+        payload: bytes | IO[bytes] | None = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"} if payload is not None else {}
+        if upload is not None:  # (file, its size, content type): a body sent as it is read
+            payload = upload[0]
+            headers = {"Content-Type": upload[2], "Content-Length": str(upload[1])}
         conn = self._connection(self.timeout if timeout == -1.0 else timeout)
         try:
             conn.request(method, url, body=payload, headers=headers)
@@ -157,6 +161,19 @@ class EngineClient:
         finally:
             conn.close()
 
+    def build(
+        self, context: IO[bytes], size: int, params: Mapping[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """POST /build with a context tar; the progress messages as they come (an `error`
+        message is yielded like any other: the caller shows the step's output first)."""
+        conn, resp = self._open(
+            "POST", "/build", params, timeout=None, upload=(context, size, "application/x-tar")
+        )
+        try:
+            yield from _json_lines(iter(lambda: resp.read1(65536), b""))
+        finally:
+            conn.close()
+
     def open_stream(
         self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
@@ -169,15 +186,7 @@ class EngineClient:
         self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None
     ) -> Iterator[dict[str, Any]]:
         """JSON-lines replies (pull progress, events), one object per line."""
-        buf = b""
-        for chunk in self.stream(method, path, params, body):
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield json.loads(line)
-        if buf.strip():
-            yield json.loads(buf)
+        yield from _json_lines(self.stream(method, path, params, body))
 
     # -- the few resource calls every client needs ------------------------------------
 
@@ -219,6 +228,18 @@ class EngineClient:
                 yield 1, chunk
             return
         yield from demux(chunks)
+
+
+def _json_lines(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+    if buf.strip():
+        yield json.loads(buf)
 
 
 def demux(chunks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from app.compose import lifecycle, project, up
+from app.compose import build, lifecycle, project, up
 from app.compose.errors import ComposeError
 from app.compose.model import Project
 from app.compose.output import Printer
@@ -36,6 +36,12 @@ def add_parser(subparsers: Any) -> None:
     v = verbs.add_parser("up", help="create and start the services' containers")
     v.add_argument("-d", "--detach", action="store_true", help="run in the background")
     v.add_argument("--remove-orphans", action="store_true")
+    v.add_argument("--build", action="store_true", help="build images before starting")
+    v.add_argument("services", nargs="*", metavar="SERVICE")
+
+    v = verbs.add_parser("build", help="build the services' images")
+    v.add_argument("--no-cache", action="store_true", help="do not use the step cache")
+    v.add_argument("--pull", action="store_true", help="always pull newer base images")
     v.add_argument("services", nargs="*", metavar="SERVICE")
 
     v = verbs.add_parser("down", help="stop and remove containers and networks")
@@ -90,7 +96,12 @@ def run(args: argparse.Namespace, client_host: str | None) -> int:
     services: list[str] = list(getattr(args, "services", []) or [])
     if args.verb == "up":
         assert proj is not None
-        return up.up(client, proj, services, out, args.detach, args.remove_orphans)
+        return up.up(
+            client, proj, services, out, args.detach, args.remove_orphans, rebuild=args.build
+        )
+    if args.verb == "build":
+        assert proj is not None
+        return build.build(client, proj, services, out, args.no_cache, args.pull)
     if args.verb == "down":
         return lifecycle.down(client, name, proj, out, args.volumes, args.remove_orphans)
     if args.verb == "ps":

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.compose import containers, logs, planner, resources, up
 from app.compose.errors import ComposeError
-from app.compose.model import Project
+from app.compose.model import Project, default_image
 from app.compose.output import Printer
 from app.engine_client import EngineClient, EngineError, NotFound
 
@@ -214,11 +214,18 @@ def pull(client: EngineClient, project: Project, services: list[str], out: Print
     failed = 0
     for svc in planner.order(project, services) if services else list(project.services):
         image = str(project.services[svc]["image"])
+        buildable = "build" in project.services[svc]
+        if buildable and image == default_image(project.name, svc):
+            out.progress("", svc, "Skipped - No image to be pulled")
+            continue
         out.progress("", svc, "Pulling")
         try:
             for _ in client.pull(image):
                 pass
         except EngineError as e:
+            if buildable:  # compose v2: `up` builds it instead
+                out.warn(f"{svc}: pulling {image} failed ({e}); it will be built")
+                continue
             out.progress("", svc, f"Error {e}")
             failed += 1
             continue

@@ -105,14 +105,12 @@ def _service(
     svc: str, raw: dict[str, Any], project: Project, env: Mapping[str, str], where: Where
 ) -> dict[str, Any]:
     at: Callable[..., str] = lambda *k: where(("services", svc, *k))  # noqa: E731
-    if not raw.get("image"):
-        if "build" in raw:
-            raise ComposeError(
-                f"{at('build')}: service {svc!r} has `build:` but no `image:`; building images "
-                "comes with the image builder, which is not available yet: add an `image:`"
-            )
+    if not raw.get("image") and "build" not in raw:
         raise ComposeError(f"{at()}: service {svc!r} has neither an image nor a build context")
     out = {k: v for k, v in raw.items() if k != "build" and not k.startswith("x-")}
+    if "build" in raw:
+        out["build"] = _build(raw["build"], project.working_dir, env, lambda *k: at("build", *k))
+        out["image"] = raw.get("image") or default_image(project.name, svc)
     for key in ("command", "entrypoint"):
         if isinstance(out.get(key), str):
             out[key] = shlex.split(out[key])
@@ -141,6 +139,38 @@ def _service(
             for ip in (ips if isinstance(ips, list) else [ips])
         ]
     return {k: v for k, v in out.items() if v not in ({}, [], None) or k in ("networks",)}
+
+
+def default_image(project: str, service: str) -> str:
+    """The name compose v2 gives a built image when the service names none."""
+    return f"{project}-{service}"
+
+
+def _build(raw: Any, working_dir: Path, env: Mapping[str, str], at: Callable[..., str]) -> Any:
+    """`build: ./dir` or the mapping, with the context made absolute and args a mapping.
+
+    An arg written without a value takes the shell's, and is left out when the
+    shell has none (then the Dockerfile's ARG default applies), as compose does.
+    """
+    out = {"context": raw} if isinstance(raw, str) else dict(raw)
+    context = str(out.get("context") or ".")
+    if "://" in context or context.startswith("git@"):
+        raise ComposeError(
+            f"{at('context')}: remote build context {context!r} is not supported: "
+            "check it out and give its local directory"
+        )
+    path = Path(context).expanduser()
+    out["context"] = str(path if path.is_absolute() else (working_dir / path).resolve())
+    out["dockerfile"] = str(out.get("dockerfile") or "Dockerfile")
+    args: dict[str, str] = {}
+    for key, value in as_mapping(out.get("args") or {}).items():
+        if value is not None:
+            args[key] = _scalar(value)
+        elif key in env:
+            args[key] = env[key]
+    out["args"] = args
+    out["labels"] = _str_map(out.get("labels") or {})
+    return {k: v for k, v in out.items() if v not in ({}, [], None, "")}
 
 
 def _str_map(value: Any) -> dict[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.compose import containers, labels, logs, planner, resources
+from app.compose import build, containers, labels, logs, planner, resources
 from app.compose.errors import ComposeError
 from app.compose.model import Project
 from app.compose.output import Printer
@@ -37,12 +37,14 @@ def up(
     out: Printer,
     detach: bool = False,
     remove_orphans: bool = False,
+    rebuild: bool = False,
 ) -> int:
     ordered = planner.order(project, services)
     handle_orphans(client, project, out, remove_orphans)
+    # Images first, as compose v2: a failed build or pull leaves no network or volume.
+    images = {svc: ensure_image(client, project, svc, out, rebuild) for svc in ordered}
     resources.ensure_networks(client, project, resources.used_networks(project, ordered), out)
     resources.ensure_volumes(client, project, resources.used_volumes(project, ordered), out)
-    images = {svc: ensure_image(client, project, svc, out) for svc in ordered}
     done = [converge(client, project, svc, images[svc], out) for svc in ordered]
     by_service = {c.service: c for c in done}
     for c in done:
@@ -73,9 +75,13 @@ def handle_orphans(client: EngineClient, project: Project, out: Printer, remove:
         remove_container(client, c["Id"], containers.name_of(c), out, running=True)
 
 
-def ensure_image(client: EngineClient, project: Project, service: str, out: Printer) -> str:
-    """The image's id, pulling it first when the engine does not have it."""
+def ensure_image(
+    client: EngineClient, project: Project, service: str, out: Printer, rebuild: bool = False
+) -> str:
+    """The image's id, built (see build.must_build) or pulled when the engine lacks it."""
     image = str(project.services[service]["image"])
+    if build.must_build(client, project, service, rebuild):
+        return build.build_service(client, project, service, out)
     try:
         return str(client.get(f"/images/{image}/json")["Id"])
     except NotFound:

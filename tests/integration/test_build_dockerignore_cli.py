@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from app import buildcontext
 from engine.build import context
 from engine.build.dockerignore import DockerIgnore
 from tests.httpserve import BackgroundHTTPServer, QuietHandler
@@ -140,10 +141,7 @@ def cli_context(daemon: RecordingDaemon, root: Path) -> list[str]:
         return sorted(m.name.rstrip("/") for m in tar.getmembers())
 
 
-@pytest.mark.parametrize("patterns", SCENARIOS, ids=[" ".join(s) for s in SCENARIOS])
-def test_walk_sends_what_the_docker_cli_sends(
-    daemon: RecordingDaemon, tmp_path: Path, patterns: list[str]
-) -> None:
+def make_context(tmp_path: Path, patterns: list[str]) -> Path:
     root = tmp_path / "ctx"
     for rel in FILES:
         path = root / rel
@@ -153,7 +151,30 @@ def test_walk_sends_what_the_docker_cli_sends(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(rel)
     (root / ".dockerignore").write_text("\n".join(patterns) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("patterns", SCENARIOS, ids=[" ".join(s) for s in SCENARIOS])
+def test_walk_sends_what_the_docker_cli_sends(
+    daemon: RecordingDaemon, tmp_path: Path, patterns: list[str]
+) -> None:
+    root = make_context(tmp_path, patterns)
     assert sorted(DockerIgnore.load(root).walk(root)) == cli_context(daemon, root)
+
+
+@pytest.mark.parametrize("patterns", SCENARIOS, ids=[" ".join(s) for s in SCENARIOS])
+def test_the_app_packer_sends_what_the_docker_cli_sends(
+    daemon: RecordingDaemon, tmp_path: Path, patterns: list[str]
+) -> None:
+    """dockyard compose packs its contexts with app/buildcontext.py: the same tar members."""
+    root = make_context(tmp_path, patterns)
+    packed = buildcontext.pack(root)
+    try:
+        with tarfile.open(fileobj=packed.tar) as tar:
+            ours = sorted(m.name.rstrip("/") for m in tar.getmembers())
+    finally:
+        packed.close()
+    assert ours == cli_context(daemon, root)
 
 
 def test_the_cli_context_is_received_whole(daemon: RecordingDaemon, tmp_path: Path) -> None:

@@ -385,7 +385,7 @@ def test_down_finds_the_project_by_label_without_the_file(compose: Compose) -> N
         ),
         (
             "services:\n  web:\n    build: ./app\n",
-            "error: compose.yaml:3: services.web.build: service 'web' has `build:` but no `image:`",
+            "error: service 'web': build context ",  # ./app does not exist
         ),
         (
             "services:\n  web:\n    image: busybox\n    volumes: ['nope:/data']\n",

@@ -109,9 +109,9 @@ def project_of(tmp_path: Path, text: str, env: dict[str, str] | None = None, **o
             """\
             services:
               web:
-                build: .
+                build: https://example.invalid/repo.git
             """,
-            "compose.yaml:3: services.web.build: service 'web' has `build:` but no `image:`",
+            "compose.yaml:3: services.web.build.context: remote build context",
         ),
         (
             """\
@@ -140,9 +140,40 @@ def test_bad_files_say_file_line_key_and_what(tmp_path: Path, text: str, expecte
     assert str(err.value).startswith(expected), str(err.value)
 
 
-def test_build_is_ignored_when_an_image_is_given(tmp_path: Path) -> None:
-    p = project_of(tmp_path, "services:\n  web: {image: busybox, build: .}\n")
-    assert "build" not in p.services["web"]
+def test_build_string_is_the_context_and_names_the_image_after_project_and_service(
+    tmp_path: Path,
+) -> None:
+    p = project_of(tmp_path, "name: shop\nservices:\n  web: {build: ./web}\n")
+    web = p.services["web"]
+    assert web["build"] == {"context": str(tmp_path / "web"), "dockerfile": "Dockerfile"}
+    assert web["image"] == "shop-web"
+
+
+def test_build_mapping_keeps_image_target_and_resolves_args(tmp_path: Path) -> None:
+    p = project_of(
+        tmp_path,
+        """\
+        services:
+          web:
+            image: mine:1
+            build:
+              context: ctx
+              dockerfile: Dockerfile.dev
+              target: final
+              args: [GREETING=hi, FROM_SHELL, UNSET]
+              labels: {team: core}
+        """,
+        env={"FROM_SHELL": "shell"},
+    )
+    web = p.services["web"]
+    assert web["image"] == "mine:1"
+    assert web["build"] == {
+        "context": str(tmp_path / "ctx"),
+        "dockerfile": "Dockerfile.dev",
+        "target": "final",
+        "args": {"GREETING": "hi", "FROM_SHELL": "shell"},
+        "labels": {"team": "core"},
+    }
 
 
 def test_dotenv_then_shell_wins(tmp_path: Path) -> None:
