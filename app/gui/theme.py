@@ -100,6 +100,7 @@ def _style_sheet(c: dict[str, str]) -> str:
     return f"""
     QListWidget#sidebar {{
         background: {c["sidebar"]}; border: none; padding: 8px 6px; font-size: 13px;
+        outline: 0;
     }}
     QListWidget#sidebar::item {{ padding: 7px 10px; border-radius: 6px; margin: 1px 0; }}
     QListWidget#sidebar::item:selected {{ background: {c["highlight"]}; color: white; }}
