@@ -41,7 +41,7 @@ def run_sshd(machine_dir: Path, work: Path) -> Iterator[int]:
         f"AuthorizedKeysFile {authorized}\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        "AllowStreamLocalForwarding yes\n"
+        "AllowStreamLocalForwarding yes\nSubsystem sftp internal-sftp\n"
         f"PidFile {work / 'sshd.pid'}\n"
     )
     log = (work / "sshd.log").open("wb")

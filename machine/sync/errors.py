@@ -1,0 +1,45 @@
+"""The sync's errors: each names the path and says what to do::
+
+MachineError (machine/errors.py)
+└── SyncError        a path could not be synced (stage "sync"); it stays pending
+    ├── DiskFull     the receiving side has no room; nothing was replaced
+    └── UnsafePath   a parent on the receiving side is a link: never written through
+Changed              a side changed between scan and apply: skipped, retried next pass
+ConnectionLost       SSH or the agent went away: the session reconnects
+"""
+
+from __future__ import annotations
+
+from machine.errors import MachineError
+
+
+class SyncError(MachineError):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, "sync", hint)
+
+
+class DiskFull(SyncError):
+    def __init__(self, side: str, path: str, needed: int, free: int) -> None:
+        super().__init__(
+            f"the {side}'s disk is full: {path} needs {needed} bytes and {free} are free; "
+            "it was not copied and both sides keep what they had",
+            f"free space on the {side} (or grow the machine's disk); the sync retries "
+            "the file when it changes again or the session resumes",
+        )
+
+
+class UnsafePath(SyncError):
+    def __init__(self, side: str, path: str, parent: str) -> None:
+        super().__init__(
+            f"not writing {path} on the {side}: its parent {parent} is a symlink or a file "
+            "there, and the sync never writes through a link",
+            f"rename or remove {parent} on one side",
+        )
+
+
+class Changed(Exception):
+    """The path no longer holds what the pass planned on; it is looked at again later."""
+
+
+class ConnectionLost(Exception):
+    """SSH or the guest agent is gone; the session reconnects and rescans."""
