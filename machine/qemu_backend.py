@@ -218,12 +218,8 @@ class QemuBackend:
             choice = accel.choose(self.spec.accel, probes=self.probes)
             st.detail = choice.warning or choice.name
         with clock.stage("qemu") as st:
-            port = self._spawn(choice.name)
+            port = self._launch(choice.name, clock.deadline("qemu"))
             st.detail = f"pid {self._proc.pid if self._proc else '?'}, ssh port {port}"
-            if not qmp.wait_ready(
-                self.path(filenames.QMP_SOCK), self._alive, clock.deadline("qemu")
-            ):
-                raise self._qemu_exit(port)
             self._start_forwarder(port)  # connects once sshd answers; overlaps the boot
         with clock.stage("kernel"):
             self._wait_serial(clock, "kernel", lambda text: bool(text))
@@ -239,6 +235,19 @@ class QemuBackend:
             client.close()
         with clock.stage("engine"):
             self._wait_engine(clock)
+
+    def _launch(self, accel_name: str, deadline: float) -> int:
+        """Spawn QEMU and wait for QMP. A port we picked ourselves may be taken between
+        the pick and QEMU's bind; then one retry with another free port."""
+        for attempt in (1, 2):
+            port = self._spawn(accel_name)
+            if qmp.wait_ready(self.path(filenames.QMP_SOCK), self._alive, deadline):
+                return port
+            error = self._qemu_exit(port)
+            busy = "already in use" in error.message
+            if attempt == 2 or self.spec.ssh_port or not busy or self._alive():
+                raise error
+        raise AssertionError("unreachable")
 
     def _spawn(self, accel_name: str) -> int:
         image_dir, manifest = self.image()

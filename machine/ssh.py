@@ -54,7 +54,9 @@ def _b64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-def connect_once(directory: Path, port: int, timeout: float = 2.0) -> paramiko.SSHClient:
+def connect_once(
+    directory: Path, port: int, timeout: float = 2.0, banner_timeout: float = 1.0
+) -> paramiko.SSHClient:
     """One attempt; raises HostKeyChanged, or paramiko/OS errors for the retry loop."""
     client = _pinned_client(directory, port)
     pkey = paramiko.Ed25519Key.from_private_key_file(str(directory / filenames.SSH_KEY))
@@ -65,7 +67,7 @@ def connect_once(directory: Path, port: int, timeout: float = 2.0) -> paramiko.S
             username=GUEST_USER,
             pkey=pkey,
             timeout=timeout,
-            banner_timeout=1.0,
+            banner_timeout=banner_timeout,
             auth_timeout=10.0,
             allow_agent=False,
             look_for_keys=False,
@@ -87,12 +89,17 @@ def connect(
     directory: Path, port: int, deadline: float, alive: Callable[[], bool] = lambda: True
 ) -> paramiko.SSHClient:
     """Retry with backoff (0.1 s doubling to 1 s) until `deadline` (time.monotonic()), or
-    until `alive()` says the VM is gone."""
-    delay = 0.1
+    until `alive()` says the VM is gone.
+
+    The banner wait starts short and doubles after each failed attempt (up to 8 s): while
+    sshd is not listening, QEMU's forward closes at once and a long wait costs nothing, but
+    a guest busy booting under TCG can take over a second to fork sshd's session process,
+    and a fixed 1 s wait would then give up on every attempt, forever."""
+    delay, banner = 0.1, 1.0
     last: Exception | None = None
     while alive():
         try:
-            return connect_once(directory, port)
+            return connect_once(directory, port, banner_timeout=banner)
         except HostKeyChanged:
             raise
         except (TimeoutError, paramiko.SSHException, OSError, EOFError) as e:
@@ -100,7 +107,7 @@ def connect(
         if time.monotonic() + delay > deadline:
             raise TimeoutError(f"no SSH answer on 127.0.0.1:{port} ({last})")
         time.sleep(delay)
-        delay = min(delay * 2, 1.0)
+        delay, banner = min(delay * 2, 1.0), min(banner * 2, 8.0)
     raise ConnectionError(f"the VM exited before SSH answered on 127.0.0.1:{port}")
 
 
