@@ -197,9 +197,22 @@ class Reconciler:
                 rel, self.versions[frm][rel], {frm: self.seen[frm][rel].key(), to: old.key()}
             )
 
+    def _refresh(self, paths: list[str]) -> None:
+        """A path touched but not changed (same hash): record its new lstat keys, so the
+        next pass does not hash it again."""
+        for rel in paths:
+            rec = self.index.get(rel)
+            h, g = self.seen[HOST].get(rel), self.seen[GUEST].get(rel)
+            if rec is None or h is None or g is None:
+                continue
+            same = self.versions[HOST].get(rel) == rec.version == self.versions[GUEST].get(rel)
+            if same and (h.key(), g.key()) != (rec.host_key, rec.guest_key):
+                self.index.put(rel, Record(rec.version, h.key(), g.key()))
+
     def run(self, scopes: Iterable[str]) -> PassResult:
         result = PassResult()
         paths = self._look(minimal_scopes(scopes), result)
+        self._refresh(paths)
         ops = plan(
             paths,
             {rel: r.version for rel in paths if (r := self.index.get(rel)) is not None},
