@@ -1,7 +1,7 @@
 """Fetching from an Alpine mirror into a local cache, trusting nothing unchecked.
 
 Layout of a mirror (any HTTP(S) or file: URL; the user picks one with
-`--alpine-mirror`, since this project names no mirror host of its own)::
+`DOCKYARD_ALPINE_MIRROR`, since this project names no mirror host of its own)::
 
     <mirror>/<branch>/<repo>/<arch>/APKINDEX.tar.gz
     <mirror>/<branch>/<repo>/<arch>/<name>-<version>.apk
@@ -15,6 +15,7 @@ on every use and fetched again if it no longer matches.
 
 from __future__ import annotations
 
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -32,6 +33,10 @@ _MAX_PACKAGE = 1 << 30
 _CHUNK = 1 << 20
 
 Opener = Callable[[str], BinaryIO]
+
+
+class Unreachable(ApkError):
+    """The mirror did not answer at all (as opposed to answering with an error)."""
 
 
 def _urlopen(url: str) -> BinaryIO:
@@ -58,17 +63,31 @@ class Mirror:
         return self.cache / self.branch / repo / self.arch
 
     def index(self) -> Index:
-        """Fetch, verify and parse the index of every repository (always fresh)."""
+        """Fetch, verify and parse the index of every repository.
+
+        The index is fetched fresh each time. If the mirror cannot be reached,
+        a cached index that still verifies is used instead, with a warning, so a
+        rebuild from a full cache works offline.
+        """
         index = Index()
         for repo in self.repos:
             url = f"{self.repo_url(repo)}/{INDEX_FILE}"
-            blob = self._download(url, _MAX_INDEX)
-            text = read_index(blob, self.keys, what=url)
+            cached = self.repo_cache(repo) / INDEX_FILE
+            try:
+                blob = self._download(url, _MAX_INDEX)
+                fresh = True
+            except Unreachable as e:
+                if not cached.is_file():
+                    raise
+                print(f"vmimage: {e}; using the cached index {cached}", file=sys.stderr)
+                blob, fresh = cached.read_bytes(), False
+            text = read_index(blob, self.keys, what=url if fresh else str(cached))
             try:
                 index.extend(parse_index(text, repo))
             except ApkIndexError as e:
                 raise ApkError(f"{url}: {e}") from None
-            write_bytes(self.repo_cache(repo) / INDEX_FILE, blob)
+            if fresh:
+                write_bytes(cached, blob)
         return index
 
     def package(self, pkg: Package) -> CheckedPackage:
@@ -106,7 +125,7 @@ class Mirror:
             ) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise ApkError(
+            raise Unreachable(
                 f"cannot fetch {url}: {reason}; is the mirror reachable from here?"
             ) from None
         return b"".join(chunks)

@@ -31,6 +31,7 @@ from vmimage.apkmirror import Mirror
 KEY = SigningKey("dockyard-test-1.rsa.pub")
 STRANGER = SigningKey("stranger-1.rsa.pub")
 BRANCH, ARCH = "v3.23", "x86_64"
+DEAD = "http://127.0.0.1:9/alpine"  # the discard port: nothing answers there
 
 MUSL = FakePackage(
     "musl",
@@ -152,6 +153,25 @@ def test_missing_file_and_unreachable_mirror(served: Served, tmp_path: Path) -> 
     (repo / HELLO.filename).unlink()
     m = mirror(server, tmp_path)
     assert_fails_clean(m, tmp_path, "HTTP 404 .*check the mirror URL")
-    dead = Mirror("http://127.0.0.1:9/alpine", BRANCH, ARCH, m.keys, tmp_path / "cache")
+    dead = Mirror(DEAD, BRANCH, ARCH, m.keys, tmp_path / "empty-cache")
     with pytest.raises(ApkError, match="is the mirror reachable"):
         dead.index()
+    assert not (tmp_path / "empty-cache").exists()
+
+
+def test_offline_rebuild_from_the_cache(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, _ = served
+    m = mirror(server, tmp_path)
+    m.packages(resolve(m.index(), ["hello"]))
+    offline = Mirror(DEAD, BRANCH, ARCH, m.keys, tmp_path / "cache")
+    checked = offline.packages(resolve(offline.index(), ["hello"]))
+    assert [c.package.name for c in checked] == ["musl", "hello"]
+    assert "using the cached index" in capsys.readouterr().err
+    # A cached index is verified again: one that no longer verifies is refused.
+    cached = tmp_path / "cache" / BRANCH / "main" / ARCH / "APKINDEX.tar.gz"
+    stranger = Mirror(DEAD, BRANCH, ARCH, TrustedKeys.load([]), tmp_path / "cache")
+    with pytest.raises(ApkError, match="which is not trusted"):
+        stranger.index()
+    assert cached.is_file()
