@@ -43,8 +43,8 @@ _DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
     "RSA512": hashes.SHA512,
 }
 _ADB_MAGIC = b"ADB"  # apk-tools 3's own format, not gzip members
-# Control and signature members are small; a larger one is not an apk.
-_MAX_MEMBER_FILE = 16 << 20
+# Signature, control and index members hold small files; a larger one is not Alpine's.
+_MAX_MEMBER_FILE = 64 << 20
 
 
 class ApkError(Exception):
@@ -178,7 +178,7 @@ def check_package(blob: bytes, pkg: Package, keys: TrustedKeys | None) -> Checke
     if actual != pkg.checksum:
         raise ApkError(
             f"{what}: checksum mismatch (index says {pkg.checksum}, file has {actual}); "
-            "the mirror served a different file: remove it from the cache and fetch again, "
+            "the mirror served another file than its signed index lists: try again later "
             "or use another mirror"
         )
     if keys is not None:
