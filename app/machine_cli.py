@@ -21,6 +21,7 @@ from typing import Any
 from machine import backends, config, dockercontext, filenames, paths
 from machine.backend import Backend, Stage, StageFailed, StageStatus
 from machine.errors import ConfigError, MachineError
+from machine.sync.status import sync_status
 
 DEFAULT_NAME = "default"
 CREATE_OPTIONS = ("backend", "cpus", "memory", "disk", "ssh_port", "engine_args", "image")
@@ -62,6 +63,10 @@ def add_parser(subparsers: Any) -> None:
     _name(v)
 
     verbs.add_parser("ls", help="list machines")
+
+    v = verbs.add_parser("sync", help="the machine's sync shares (machine/sync)")
+    v.add_argument("action", choices=["status"], help="status: pending changes per direction")
+    _name(v)
     p.set_defaults(run=run)
 
 
@@ -118,6 +123,9 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
         return _logs(backend, args.follow)
     if verb == "rm":
         return _rm(host, cfg, backend)
+    if verb == "sync":
+        print(sync_status(paths.local(paths.machine_dir(host, cfg.name))))
+        return 0
     raise ConfigError(f"unknown machine command {verb!r}")
 
 

@@ -108,8 +108,7 @@ class Reconciler:
             self.seen[side] = obj.scan(scopes)
             self.versions[side] = {}
         paths = set(self.seen[HOST]) | set(self.seen[GUEST])
-        for scope in scopes:
-            paths.update(self.index.under(scope))
+        paths.update(self.index.under(scopes))
         for side, rels in self._candidates(paths).items():
             if not rels:
                 continue

@@ -11,18 +11,21 @@ waits for the thread a bounded time). When SSH or the agent drops, the thread re
 with backoff (RETRY_MIN_S doubling to RETRY_MAX_S) and rescans; it never gives up until
 stopped. Paused, it keeps collecting changes and applies none.
 
-For a benchmark or test of a folder pair: make a session with a `connect` callable, then
-start(), wait_idle(), change files, wait_idle(), stop().
+For a benchmark or test of a folder pair: make a session with a `connect` callable (for a
+machine: `lambda: machine.ssh.connect(machine_dir, port, deadline)`), then
+`with running(session): ...` (started, first pass done, stopped at the end), and
+`session.wait_idle()` after changing files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from watchdog.observers import Observer
 
 from machine.errors import MachineError
 from machine.sync import agent as agentmod
-from machine.sync.errors import ConnectionLost
+from machine.sync.errors import ConnectionLost, SyncError
 from machine.sync.ignore import DEFAULT_PATTERNS, IgnoreRules
 from machine.sync.index import Index
 from machine.sync.planner import GUEST, HOST
@@ -44,6 +47,8 @@ COALESCE_S = 0.03
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
 PUBLISH_EVERY_S = 0.25  # the status file follows changes this closely, at most
+RESCAN_EVERY_S = 300.0  # a full pass even without events: a watcher can lose some (cheap:
+# unchanged lstat keys mean no hashing)
 log = logging.getLogger("machine.sync")
 
 
@@ -104,6 +109,7 @@ class SyncSession:
         self._cond = threading.Condition()
         self._pending: dict[str, set[str]] = {HOST: set(), GUEST: set()}
         self._full = True
+        self._last_full = 0.0
         self._paused = False
         self._busy = False
         self._stopping = False
@@ -304,12 +310,16 @@ class SyncSession:
                     raise ConnectionLost("the SSH connection or the guest agent ended")
                 self._cond.wait(PUBLISH_EVERY_S)
                 self._publish()
+                if time.monotonic() - self._last_full > RESCAN_EVERY_S:
+                    self._full = True
             if self._stopping:
                 return None
             self._busy = True
         time.sleep(COALESCE_S)  # let a burst (an untar, a save-and-rename) land in one pass
         with self._cond:
             scopes = {""} if self._full else self._pending[HOST] | self._pending[GUEST]
+            if self._full:
+                self._last_full = time.monotonic()
             self._full = False
             self._pending = {HOST: set(), GUEST: set()}
             return sorted(scopes)
@@ -341,6 +351,20 @@ class SyncSession:
             for rel, why in result.errors.items():
                 log.warning("sync %s: %s: %s", self.share.tag, rel, why)
             self._publish(force=bool(result.errors))
+
+
+@contextlib.contextmanager
+def running(session: SyncSession, timeout: float = 60.0) -> Iterator[SyncSession]:
+    """Start `session`, wait for its first full pass, and stop it on the way out (for
+    benchmarks and tests of a folder pair)."""
+    session.start()
+    try:
+        if not session.wait_idle(timeout):
+            st = session.status()
+            raise SyncError(f"share {st.tag}: the first sync did not finish: {st.last_error}")
+        yield session
+    finally:
+        session.stop()
 
 
 def _within(rel: str, scope: str) -> bool:

@@ -46,8 +46,9 @@ def test_under_a_scope(tmp_path: Path) -> None:
     index = Index(tmp_path / "i.json", "/h", "/g")
     for rel in ("a", "a/b", "a/b/c", "ab", "z"):
         index.put(rel, _record(rel))
-    assert sorted(index.under("a")) == ["a", "a/b", "a/b/c"]
-    assert sorted(index.under("")) == ["a", "a/b", "a/b/c", "ab", "z"]
+    assert sorted(index.under(["a"])) == ["a", "a/b", "a/b/c"]
+    assert sorted(index.under(["a/b/c", "z", "missing"])) == ["a/b/c", "z"]
+    assert sorted(index.under(["x", ""])) == ["a", "a/b", "a/b/c", "ab", "z"]
 
 
 def test_save_only_when_changed(tmp_path: Path) -> None:
