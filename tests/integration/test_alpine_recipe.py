@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -36,10 +38,25 @@ MUSL = FakePackage(
 )
 
 
-# Everything the shared layout loads, declared built in, so only 9p is a module file.
-BUILTIN = "".join(
-    f"kernel/{name}.ko\n" for name in (*layout.EARLY_MODULES, *layout.LATE_MODULES) if name != "9p"
-).encode()
+def _listed_modules() -> list[str]:
+    """Every module the shared builder's *_MODULES lists name (they grow with the guest)."""
+    names: list[str] = []
+    for module in (layout, *_optional("vmimage.stage1")):
+        for attr, value in vars(module).items():
+            if attr.endswith("_MODULES") and isinstance(value, tuple):
+                names += [str(v) for v in value]
+    return names
+
+
+def _optional(name: str) -> list[ModuleType]:
+    try:
+        return [importlib.import_module(name)]
+    except ImportError:
+        return []
+
+
+# Everything the shared builder loads, declared built in, so only 9p is a module file.
+BUILTIN = "".join(f"kernel/{n}.ko\n" for n in _listed_modules() if n != "9p").encode()
 
 
 def alpine_tree() -> list[FakePackage]:
