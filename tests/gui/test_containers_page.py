@@ -7,11 +7,14 @@ QActions and shortcuts on a selection).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from app.gui.context import AppContext
@@ -189,3 +192,35 @@ def test_a_destroyed_container_goes_and_a_reconnect_refreshes_everything(
     made = gui_engine.docker("create", "--name", "made-while-away", "busybox").stdout.strip()
     ctx.retry()
     qtbot.waitUntil(lambda: state(page, made) == "created", timeout=WAIT_MS)
+
+
+def test_terminal_opens_the_users_terminal_with_the_engine_address(
+    qtbot: QtBot,
+    page: ContainersPage,
+    gui_engine: EngineProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cid = run(gui_engine, "--name", "shell", "busybox", *LOOP)
+    qtbot.waitUntil(lambda: state(page, cid) == "running", timeout=WAIT_MS)
+    page.select(cid)
+    bin_dir, out = tmp_path / "bin", tmp_path / "launched"
+    bin_dir.mkdir()
+    term = bin_dir / "myterm"  # a terminal that records how it was started
+    term.write_text(f'#!/bin/sh\necho "$DOCKER_HOST|$HOME|$*" > {out}\n')
+    term.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("TERMINAL", "myterm")
+    page.trigger("terminal")
+    qtbot.waitUntil(out.exists, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: out.read_text().count("|") == 2, timeout=WAIT_MS)
+    host, home, args = out.read_text().strip().split("|")
+    assert host == gui_engine.host and home == os.environ["HOME"]
+    assert args == f"-e docker exec -it {cid} sh"
+    monkeypatch.delenv("TERMINAL")
+    page.trigger("terminal")  # no terminal anywhere on PATH: the command goes to the clipboard
+    assert (
+        QGuiApplication.clipboard().text()
+        == f"DOCKER_HOST={gui_engine.host} docker exec -it {cid} sh"
+    )
+    assert "clipboard" in page.notice.text()

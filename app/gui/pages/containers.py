@@ -13,7 +13,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPoint, QProcess, QSortFilterProxyModel, Qt, QTimer, QUrl
+from PySide6.QtCore import (
+    QModelIndex,
+    QPoint,
+    QProcess,
+    QProcessEnvironment,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    QUrl,
+)
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -295,11 +304,11 @@ class ContainersPage(Page):
         proc = QProcess(self)
         proc.setProgram(argv[0])
         proc.setArguments(argv[1:])
-        env = proc.processEnvironment()
+        env = QProcessEnvironment.systemEnvironment()  # the terminal needs DISPLAY, PATH ...
         env.insert("DOCKER_HOST", self.ctx.host)
         env.remove("DOCKER_CONTEXT")
         proc.setProcessEnvironment(env)
-        if not proc.startDetached()[0]:
+        if not proc.startDetached():
             QGuiApplication.clipboard().setText(manual)
             self.notice.setText(f"Could not start {argv[0]}: the command is on the clipboard")
 
