@@ -21,6 +21,9 @@ from app.gui.context import AppContext
 from app.gui.tray import Tray
 from app.gui.window import MainWindow
 
+SHOT_SETTLE_MS = 1000  # after connecting: lists loaded and laid out
+SHOT_FALLBACK_MS = 8000
+
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dockyard-desktop", description="Dockyard's desktop app")
@@ -66,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     ctx.start()
     if args.screenshot:
-        QTimer.singleShot(1500, lambda: (window.grab().save(args.screenshot), app.quit()))
+        shoot_when_loaded(app, ctx, window, args.screenshot)
     signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the launching terminal
     wake = QTimer(interval=500)  # lets Python see that signal while Qt waits in C++
     wake.timeout.connect(lambda: None)
@@ -77,6 +80,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         tray.hide()
         window.shutdown()
         ctx.close()
+
+
+def shoot_when_loaded(app: QApplication, ctx: AppContext, window: MainWindow, path: str) -> None:
+    """Save the window once the engine answered and the pages had a moment to fill in (or
+    after SHOT_FALLBACK_MS, showing the banner, if it never answers), then quit."""
+
+    def shoot() -> None:
+        window.grab().save(path)
+        app.quit()
+
+    ctx.events.connected.connect(lambda: QTimer.singleShot(SHOT_SETTLE_MS, shoot))
+    QTimer.singleShot(SHOT_FALLBACK_MS, shoot)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,7 @@ class ContainersPage(Page):
         self._refreshing = False
         self.model.reset([row_from_summary(d) for d in docs])
         self._update_actions()
+        QTimer.singleShot(0, self._aim_stats_now)  # once the view has laid the rows out
         if self._dirty:  # changed while the list was read: the list may predate them
             self._flush_timer.start()
 
@@ -396,6 +397,11 @@ class ContainersPage(Page):
         if self._stats is None:
             return
         self._stats.set_targets(self.visible_running_ids() if self.isVisible() else [])
+
+    def _aim_stats_now(self) -> None:
+        self._aim_stats()
+        if self._stats is not None:
+            self._stats.poll_now()
 
     def visible_running_ids(self) -> list[str]:
         ids: list[str] = []

@@ -44,6 +44,7 @@ class StatsPoller(QThread):
         self._lock = threading.Lock()
         self._targets: list[str] = []
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._samples: dict[str, Sample] = {}
 
     def set_targets(self, ids: list[str]) -> None:
@@ -51,8 +52,16 @@ class StatsPoller(QThread):
         with self._lock:
             self._targets = ids[:MAX_TARGETS]
 
+    def poll_now(self) -> None:
+        """Start the next round now (new rows on screen should not wait a whole interval)."""
+        self._wake.set()
+
     def run(self) -> None:
-        while not self._stop.wait(INTERVAL_S):
+        while True:
+            self._wake.wait(INTERVAL_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._lock:
                 targets = list(self._targets)
             if targets:
@@ -86,4 +95,5 @@ class StatsPoller(QThread):
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self.wait()
