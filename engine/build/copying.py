@@ -1,14 +1,17 @@
-"""COPY and ADD: sources from the context, a stage or an image, staged as the layer's tree.
+"""COPY and ADD: sources from the context, a stage or an image, as the layer's entries.
 
-The layer is assembled in a staging directory shaped like the image root,
-then written with `layerdiff.write_tree`. The rules are the classic
-builder's: a directory source copies its contents, a file goes to
-`dest/name` when the destination ends in `/` or is a directory in the
-image, several sources need a `/`-terminated destination, files from the
-context belong to root unless `--chown` says otherwise, and directories the
-copy creates are written into the layer while ones the image already has
-are left exactly as they are. ADD also unpacks local tar archives and
-fetches URLs.
+The layer is written straight from where the sources are (the received
+context, a stage's files, an unpacked archive): `layer_entries` maps each
+source path to its name in the image, and `layerdiff.write_entries` puts the
+owner and mode in the tar headers. Nothing is copied to a staging tree
+first, so a big context is read once for its checksum and once for the
+layer, and never written twice. The rules are the classic builder's: a
+directory source copies its contents, a file goes to `dest/name` when the
+destination ends in `/` or is a directory in the image, several sources need
+a `/`-terminated destination, files from the context belong to root unless
+`--chown` says otherwise, and directories the copy creates are written into
+the layer while ones the image already has are left exactly as they are.
+ADD also unpacks local tar archives and fetches URLs.
 """
 
 from __future__ import annotations
@@ -16,17 +19,17 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from engine.build import imagefs
+from engine.build.layerdiff import TreeEntry
 from engine.containers import copyup
 from engine.errors import InvalidParameter
 from engine.images.unpack import extract_layer
@@ -44,12 +47,6 @@ class Source:
     is_dir: bool
     extract: bool = False  # ADD of a local tar archive
     keep_owner: bool = False  # from another stage/image: owners are kept (unless --chown)
-
-
-@dataclass
-class Staged:
-    root: Path
-    paths: list[str] = field(default_factory=list)  # what the layer holds, relative to root
 
 
 def is_url(text: str) -> bool:
@@ -171,55 +168,6 @@ def destination(raw: str, workdir: str) -> tuple[str, bool]:
     return ("/" if clean in ("/", "//") else clean), as_dir
 
 
-def mirror_parents(
-    tree: Path, layer_dirs: list[str], dest: str, created: list[str], owner: tuple[int, int]
-) -> None:
-    """Make dest's parents in the staging tree; new ones are written into the layer."""
-    parts = [p for p in dest.split("/") if p]
-    rel = ""
-    for comp in parts:
-        rel = f"{rel}/{comp}" if rel else comp
-        here = tree / rel
-        if here.is_dir():
-            continue
-        existing = imagefs.find(layer_dirs, "/" + rel)
-        here.mkdir()
-        if existing is not None and existing.is_dir():
-            st = os.lstat(existing)
-            os.chmod(here, stat.S_IMODE(st.st_mode))
-            os.lchown(here, st.st_uid, st.st_gid)
-        else:
-            os.chmod(here, 0o755)
-            os.lchown(here, *owner)
-            created.append(rel)
-
-
-def _own(root: Path, owner: tuple[int, int] | None, mode: int | None) -> None:
-    """Apply --chown / the root default and --chmod to a copied tree (symlinks: owner only)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            _set(Path(dirpath, name), owner, mode)
-    _set(root, owner, mode)
-
-
-def _set(path: Path, owner: tuple[int, int] | None, mode: int | None) -> None:
-    if owner is not None:
-        os.lchown(path, *owner)
-    if mode is not None and not path.is_symlink():
-        os.chmod(path, mode)
-
-
-def _copy(src: Path, dst: Path) -> None:
-    if src.is_dir() and not src.is_symlink():
-        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=shutil.copy2)
-    else:
-        if dst.is_dir() and not dst.is_symlink():
-            shutil.rmtree(dst)
-        elif os.path.lexists(dst):
-            dst.unlink()
-        shutil.copy2(src, dst, follow_symlinks=False)
-
-
 @dataclass
 class CopyPlan:
     sources: list[Source]
@@ -230,61 +178,91 @@ class CopyPlan:
     verb: str
 
 
-def stage(plan: CopyPlan, layer_dirs: list[str], tree: Path, scratch: Path) -> Staged:
-    """Build the layer's tree under `tree` (which must exist and be empty)."""
+def layer_entries(plan: CopyPlan, layer_dirs: list[str], scratch: Path) -> list[TreeEntry]:
+    """The layer's entries, in archive order, read in place from the sources.
+
+    Nothing is copied: each entry names the source path its bytes and metadata
+    come from, and the owner and mode the layer gives it, which the tar writer
+    puts in the headers. A later source replaces an earlier one at the same
+    name (a file over a directory drops what was below it; two directories
+    merge), as copying them in order would.
+    """
     dest, as_dir = destination(plan.dest, plan.workdir)
-    many = len(plan.sources) > 1
-    if many and not as_dir:
+    if len(plan.sources) > 1 and not as_dir:
         raise InvalidParameter(
             f"When using {plan.verb} with more than one source file, "
             "the destination must be a directory and end with a /"
         )
     into_dir = as_dir or imagefs.is_dir(layer_dirs, dest)
-    staged = Staged(tree)
-    created: list[str] = []
     default_owner = plan.chown if plan.chown is not None else (0, 0)
+    entries: dict[str, TreeEntry] = {}
     for i, src in enumerate(plan.sources):
-        owner = plan.chown if (plan.chown is not None or not src.keep_owner) else None
-        if src.is_dir or src.extract:
-            target = dest
-        elif into_dir:
-            target = f"{dest.rstrip('/')}/{src.name}" if src.name else dest
-        else:
-            target = dest
-        rel = target.strip("/")
+        owner = _owner(plan, src)
+        whole = src.is_dir or src.extract
+        rel = f"{dest.rstrip('/')}/{src.name}" if into_dir and src.name and not whole else dest
+        rel = rel.strip("/")
         parent = str(Path(rel).parent) if rel else ""
-        mirror_parents(tree, layer_dirs, parent if parent != "." else "", created, default_owner)
-        if src.is_dir or src.extract:
-            mirror_parents(tree, layer_dirs, rel, created, default_owner)
-            body = scratch / f"extract-{i}"
-            if src.extract:
-                with open(src.path, "rb") as f:
-                    extract_layer(f, body, whiteouts=False)
-                content = body
-            else:
-                content = src.path
+        parents(entries, layer_dirs, parent if parent != "." else "", default_owner)
+        if whole:
+            parents(entries, layer_dirs, rel, default_owner)
+            content = _extracted(src, scratch / f"extract-{i}") if src.extract else src.path
             for name in sorted(os.listdir(content)):
-                _copy(content / name, tree / rel / name if rel else tree / name)
-                item = tree / rel / name if rel else tree / name
-                _own(item, owner, plan.chmod)
-                staged.paths.append(f"{rel}/{name}" if rel else name)
+                _put(entries, content / name, f"{rel}/{name}" if rel else name, owner, plan.chmod)
         else:
             if not rel:
                 raise InvalidParameter(f"{plan.verb} failed: cannot copy a file to /")
-            _copy(src.path, tree / rel)
-            _own(tree / rel, owner, plan.chmod)
-            staged.paths.append(rel)
-    staged.paths = sorted(set(created + _walk(tree, staged.paths)))
-    return staged
+            _put(entries, src.path, rel, owner, plan.chmod)
+    return [entries[name] for name in sorted(entries)]
 
 
-def _walk(tree: Path, roots: list[str]) -> list[str]:
-    out: list[str] = []
-    for rel in roots:
-        out.append(rel)
-        path = tree / rel
-        if path.is_dir() and not path.is_symlink():
-            for dirpath, dirnames, filenames in os.walk(path):
-                base = Path(dirpath).relative_to(tree)
-                out += [str(base / n) for n in [*dirnames, *filenames]]
-    return out
+def parents(
+    entries: dict[str, TreeEntry], layer_dirs: list[str], dest: str, owner: tuple[int, int]
+) -> None:
+    """Directories on the way to `dest` the image lacks: 0755, `owner`, into the layer.
+
+    Ones the image has are left out, so the layer does not change their mode
+    or owner; ones an earlier source of this step wrote are kept as written.
+    """
+    rel = ""
+    for comp in (p for p in dest.split("/") if p):
+        rel = f"{rel}/{comp}" if rel else comp
+        if rel in entries:
+            continue
+        existing = imagefs.find(layer_dirs, "/" + rel)
+        if existing is None or not existing.is_dir():
+            entries[rel] = TreeEntry(rel, None, owner, 0o755, is_dir=True)
+
+
+def _owner(plan: CopyPlan, src: Source) -> tuple[int, int] | None:
+    """--chown, else root for files from the context or a URL; a stage's or an archive's
+    files keep their own owners (None)."""
+    if plan.chown is not None:
+        return plan.chown
+    return None if (src.keep_owner or src.extract) else (0, 0)
+
+
+def _extracted(src: Source, body: Path) -> Path:
+    """ADD of a local archive: its members, unpacked safely, are the sources."""
+    with open(src.path, "rb") as f:
+        extract_layer(f, body, whiteouts=False)
+    return body
+
+
+def _put(
+    entries: dict[str, TreeEntry],
+    path: Path,
+    name: str,
+    owner: tuple[int, int] | None,
+    mode: int | None,
+) -> None:
+    """`path` (and all below it, for a directory) as `name`; symlinks are not followed."""
+    is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+    old = entries.get(name)
+    if old is not None and not (is_dir and old.is_dir):
+        below = name + "/"
+        for key in [k for k in entries if k.startswith(below)]:
+            del entries[key]
+    entries[name] = TreeEntry(name, path, owner, mode, is_dir=is_dir)
+    if is_dir:
+        for child in sorted(os.scandir(path), key=lambda e: e.name):
+            _put(entries, Path(child.path), f"{name}/{child.name}", owner, mode)

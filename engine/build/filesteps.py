@@ -2,8 +2,10 @@
 
 The sources are resolved and checksummed before the cache is asked (the
 checksum is part of the key, as in the classic builder: an unchanged input
-hits, a changed one rebuilds from this step on); only a miss stages the
-tree and writes its layer.
+hits, a changed one rebuilds from this step on); only a miss writes the
+layer, straight from the sources. The checksum and the tar are two reads,
+not one: the checksum must be known before the cache decides, a hit needs
+no tar at all, and on a miss the second read comes from the page cache.
 """
 
 from __future__ import annotations
@@ -39,21 +41,20 @@ def workdir(s: Steps, st: StageState, ins: Instruction) -> None:
     def make() -> StageImage:
         if target == "/" or imagefs.is_dir(layers, target):
             return commit.commit(s.images, new, NOP + comment)
-        tree = s.scratch_dir("workdir")
-        created: list[str] = []
-        copying.mirror_parents(tree, layers, target.strip("/"), created, (0, 0))
-        return commit_tree(s, new, tree, created, NOP + comment)
+        created: dict[str, layerdiff.TreeEntry] = {}
+        copying.parents(created, layers, target.strip("/"), (0, 0))
+        return commit_entries(s, new, [created[k] for k in sorted(created)], NOP + comment)
 
     s.cached(st, "nop " + comment, make)
 
 
-def commit_tree(
-    s: Steps, state: StageImage, tree: Path, paths: list[str], created_by: str
+def commit_entries(
+    s: Steps, state: StageImage, entries: list[layerdiff.TreeEntry], created_by: str
 ) -> StageImage:
     tar = s.scratch_dir("layer") / "layer.tar"
     try:
         with open(tar, "wb") as f:
-            layerdiff.write_tree(tree, paths, f, None, recursive=False)
+            layerdiff.write_entries(entries, f)
         return commit.commit(s.images, state, created_by, tar)
     finally:
         tar.unlink(missing_ok=True)
@@ -79,9 +80,8 @@ def copy(s: Steps, st: StageState, ins: Instruction) -> None:
     key = "copy " + json.dumps([ins.cmd, digest, raws, dest, cwd, sorted(flags.items())])
 
     def make() -> StageImage:
-        tree = s.scratch_dir("tree")
-        staged = copying.stage(plan, layers, tree, scratch)
-        return commit_tree(s, st.image, tree, staged.paths, created_by)
+        entries = copying.layer_entries(plan, layers, scratch)
+        return commit_entries(s, st.image, entries, created_by)
 
     s.cached(st, key, make)
 

@@ -5,8 +5,9 @@ the step changed. `write_layer` turns it into a Docker/OCI layer tar: overlay's
 own markers become the AUFS-style names every image tool reads (a 0:0
 character device becomes `.wh.NAME`; a directory with
 `trusted.overlay.opaque=y` gets a `.wh..wh..opq` entry), and overlay's private
-xattrs are dropped. `write_tree` writes COPY/ADD layers straight from the
-context, with no container at all.
+xattrs are dropped. `write_entries` writes COPY/ADD layers straight from the
+sources (the received context, a stage's files), with no container and no
+staging copy: owners and modes the step sets go into the headers.
 
 The tar is deterministic: entries are sorted, owner names are empty, times
 are whole seconds (clamped to SOURCE_DATE_EPOCH when the build sets one), and
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +125,16 @@ class _Writer:
         ti.size = st.st_size
         return ti
 
+    def new_dir(self, name: str, mode: int, mtime: int) -> None:
+        """A directory that exists only in the layer (a COPY's missing parent)."""
+        ti = tarfile.TarInfo(name)
+        ti.type = tarfile.DIRTYPE
+        ti.mode = mode
+        ti.uid, ti.gid = self.chown if self.chown is not None else (0, 0)
+        ti.uname = ti.gname = ""
+        ti.mtime = min(mtime, self.epoch) if self.epoch is not None else mtime
+        self.tar.addfile(ti)
+
     def marker(self, name: str, st: os.stat_result, mode: int) -> None:
         """An empty regular file standing for overlay metadata (whiteout, opaque dir)."""
         ti = tarfile.TarInfo(name)
@@ -212,6 +224,40 @@ def write_tree(
             if not name:
                 continue  # the root itself with no prefix: nothing to name it
             w.add(name, path, os.lstat(path))
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a COPY/ADD layer: read from `path`, or a directory the step makes.
+
+    `owner` and `mode` replace the file's own in the tar header (--chown,
+    --chmod), so the source is never changed on disk; `mode` applies to
+    regular files and directories only, as chmod would. With `path` None the
+    entry is a new directory with exactly `mode` and `owner`.
+    """
+
+    name: str  # the path in the image, relative (no leading /)
+    path: Path | None
+    owner: tuple[int, int] | None = None
+    mode: int | None = None
+    is_dir: bool = False
+
+
+def write_entries(entries: Iterable[TreeEntry], out: BinaryIO, *, epoch: int | None = None) -> None:
+    """Write `entries` (in the order given: sorted, parents first) as a layer tar to `out`.
+
+    Source paths are lstat'ed here and symlinks written as links, never
+    followed; a second name for an inode already written becomes a hardlink.
+    """
+    now = int(time.time())
+    with _open_tar(out) as tar:
+        w = _Writer(tar, epoch)
+        for e in entries:
+            w.chown, w.chmod = e.owner, e.mode
+            if e.path is None:
+                w.new_dir(e.name, e.mode if e.mode is not None else 0o755, now)
+            else:
+                w.add(e.name, e.path, os.lstat(e.path))
 
 
 def _expand(root: Path, paths: Iterable[str], recursive: bool) -> Iterator[str]:
