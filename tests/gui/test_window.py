@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QImage, QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -109,3 +112,27 @@ def test_the_sidebar_lists_the_pages_that_exist_in_order() -> None:
     assert names[0] == "ContainersPage" and names[-1] == "SettingsPage"
     shortcuts = [cls.shortcut for cls in page_classes()]
     assert len(set(shortcuts)) == len(shortcuts)
+
+
+def test_dockyard_desktop_starts_connects_and_saves_a_screenshot(
+    gui_engine: EngineProcess, tmp_path: Path
+) -> None:
+    """The entry point end to end, in its own process: theme, window, tray, events."""
+    gui_engine.docker("run", "-d", "--name", "shown", "busybox", "sleep", "60")
+    shot = tmp_path / "containers.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.gui.app", "-H", gui_engine.host, "--screenshot", str(shot)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    image = QImage(str(shot))
+    assert image.width() >= 980 and image.height() >= 560
+    saved = QSettings(
+        str(tmp_path / "Dockyard" / "dockyard-desktop.conf"), QSettings.Format.IniFormat
+    )
+    assert saved.value(prefs.HOST) == gui_engine.host
