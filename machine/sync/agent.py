@@ -117,7 +117,7 @@ class AgentClient:
                     waiter.done.set()
             self.on_close()
 
-    def request(self, op: str, paths: list[str] | None = None) -> dict[str, Any]:
+    def request(self, op: str, paths: list[str] | None = None, **fields: Any) -> dict[str, Any]:
         with self._lock:
             if self._closed:
                 raise ConnectionLost("the sync agent has exited")
@@ -125,7 +125,7 @@ class AgentClient:
             rid, waiter = self._next, _Pending()
             self._pending[rid] = waiter
         try:
-            self._send({"id": rid, "op": op, "paths": paths or []})
+            self._send({"id": rid, "op": op, "paths": paths or [], **fields})
             if not waiter.done.wait(REQUEST_TIMEOUT_S) or not waiter.reply:
                 raise ConnectionLost(f"the sync agent gave no answer to {op}")
         finally:

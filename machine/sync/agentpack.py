@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-MODULES = ("__init__.py", "ignore.py", "tree.py", "inotify.py", "guest_agent.py")
+MODULES = ("__init__.py", "ignore.py", "tree.py", "fsops.py", "inotify.py", "guest_agent.py")
 MAIN = "from machine.sync.guest_agent import main\n\nmain()\n"
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # the same sources give the same bytes
 

@@ -11,6 +11,9 @@ ConnectionLost       SSH or the agent went away: the session reconnects
 from __future__ import annotations
 
 from machine.errors import MachineError
+from machine.sync.fsops import Changed
+
+__all__ = ["Changed", "ConnectionLost", "DiskFull", "SyncError", "UnsafePath"]
 
 
 class SyncError(MachineError):
@@ -35,10 +38,6 @@ class UnsafePath(SyncError):
             "there, and the sync never writes through a link",
             f"rename or remove {parent} on one side",
         )
-
-
-class Changed(Exception):
-    """The path no longer holds what the pass planned on; it is looked at again later."""
 
 
 class ConnectionLost(Exception):

@@ -16,7 +16,13 @@ Protocol, one JSON object per line:
     agent -> host               {"id": N, "entries": {rel: entry}} (scan: each path and,
                                 for a directory, its subtree; stat: the paths alone)
                                 {"id": N, "digests": {rel: sha256 or null}}
-                                {"id": N, "free": bytes}   {"id": N, "error": "..."}
+                                {"id": N, "free": bytes}   {"id": N, "error": "...", "errno": n}
+    host -> agent, changes      {"id": N, "op": "parents" | "commit" | "discard" | "mkdir" |
+                                "symlink" | "remove" | "rename" | "sync", "path": rel,
+                                "expect": key, ...}: fsops, guarded by `expect`; the reply
+                                is {"id": N} or
+                                {"entry": ...}, or {"changed": true}, {"unsafe": parent},
+                                {"short": true} (commit: the file's hash is not the one sent)
     agent -> host, any time     {"ev": [rel, ...]}  paths that changed ("" = rescan all)
 
 Events are coalesced: after the first one the watcher gathers more until the tree is quiet
@@ -38,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from machine.sync import inotify, tree
+from machine.sync import fsops, inotify, tree
 from machine.sync.ignore import IgnoreRules
 
 QUIET_S = 0.02
@@ -118,9 +124,49 @@ class Watcher:
                 self.emit({"ev": sorted(changed)})
 
 
+def _change(root: str, op: str, req: dict[str, Any]) -> dict[str, Any] | None:
+    """The guarded changes (fsops): the check and the change with no round trip between."""
+    path, expect = str(req.get("path", "")), req.get("expect")
+    if op == "parents":
+        fsops.parents(root, path)
+        return {}
+    if op == "commit":
+        tmp = str(req["tmp"])
+        if tree.digest(root, tmp) != req["digest"]:
+            fsops.discard(root, tmp)
+            return {"short": True}  # SFTP lost part of the write (a full disk, typically)
+        entry = fsops.commit(root, tmp, path, int(req["mode"]), int(req["mtime_ns"]), expect)
+        return {"entry": entry.to_json()}
+    if op == "sync":
+        fsops.sync_fs(root)
+        return {}
+    if op == "discard":
+        fsops.discard(root, str(req["tmp"]))
+        return {}
+    if op == "mkdir":
+        return {"entry": fsops.make_dir(root, path, int(req["mode"]), expect).to_json()}
+    if op == "symlink":
+        return {"entry": fsops.make_link(root, path, str(req["target"]), expect).to_json()}
+    if op == "remove":
+        fsops.remove(root, path, expect)
+        return {}
+    if op == "rename":
+        fsops.rename(root, str(req["src"]), path, expect)
+        return {}
+    return None
+
+
 def handle(root: str, rules: IgnoreRules, request: dict[str, Any]) -> dict[str, Any]:
-    op = request.get("op")
+    op = str(request.get("op"))
     paths = [str(p) for p in request.get("paths", [])]
+    try:
+        changed = _change(root, op, request)
+    except fsops.Changed:
+        return {"changed": True}
+    except fsops.Unsafe as e:
+        return {"unsafe": e.parent}
+    if changed is not None:
+        return changed
     if op == "scan":
         entries = tree.scan(root, rules, paths)
         return {"entries": {rel: e.to_json() for rel, e in entries.items()}}
@@ -169,7 +215,7 @@ def serve(stdin: BinaryIO, out: Output) -> None:
         try:
             reply = handle(root, rules, request)
         except OSError as e:
-            reply = {"error": f"{e.strerror or e} ({e.filename or root})"}
+            reply = {"error": f"{e.strerror or e} ({e.filename or root})", "errno": e.errno}
         out({"id": request.get("id"), **reply})
 
 

@@ -145,7 +145,7 @@ class Reconciler:
         elif entry.kind == LINK:
             made, version = target.make_link(rel, entry.target, expect), _version(entry)
         else:
-            with source.open_read(src_rel) as f:
+            with source.open_read(src_rel, entry.size) as f:
                 made, digest = target.write_file(
                     rel, f, entry.mode, entry.mtime_ns, entry.size, expect
                 )
@@ -233,6 +233,9 @@ class Reconciler:
                 if not all(s.alive() for s in self.sides.values()):
                     raise ConnectionLost(str(e)) from e
                 result.errors[op.path] = f"{op.kind} {op.path} to the {to_name(op)}: {e}"
+        if result.applied:
+            for side in self.sides.values():
+                side.flush()  # durable before the session saves the index
         return result
 
 

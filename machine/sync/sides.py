@@ -1,49 +1,38 @@
-"""The same file operations on both sides: the host's folder (os) and the guest's (SFTP,
-with the agent for scans, stats and hashes).
+"""The same file operations on both sides: the host's folder (os) and the guest's (the
+bytes over SFTP; scans, hashes and the guarded changes of fsops.py by the agent).
 
-Every write is safe by construction:
-- a file is written to a temporary name beside its target, then renamed over it, so a
-  reader (or a crash) sees the old content or the new, never a torn mix;
-- just before that rename (or a deletion), the target is checked to still hold what the
-  pass planned on (`expect`: its lstat key, None for absent); if the user changed it
-  meanwhile, the operation is abandoned (`Changed`) and nothing of theirs is replaced;
-- parents are created as directories, and a parent that is a link is never written
-  through (`UnsafePath`), so a link can never lead a write out of the share.
+A write streams the content to a temporary name while hashing it, then commits it: in the
+guest the agent first checks the copy's hash (paramiko drops the error of a pipelined
+SFTP write whose answer arrives while another request is awaited, so a write that hit a
+full disk can look complete), then mode, mtime, the `expect` check and the rename happen
+in one request. A pass ends with `flush()` on both sides (fsops.sync_fs) before its index
+is saved: after a crash the index must never describe content the disk does not hold.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
 import posixpath
-import secrets
 import shutil
 import socket
-import stat
-from typing import BinaryIO, Protocol
+from collections.abc import Callable
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import paramiko
 
-from machine.sync import tree
+from machine.sync import fsops, tree
 from machine.sync.agent import AgentClient
 from machine.sync.errors import Changed, DiskFull, SyncError, UnsafePath
-from machine.sync.ignore import TEMP_PREFIX, IgnoreRules
-from machine.sync.tree import DIR, FILE, LINK, Entry, Key
+from machine.sync.ignore import IgnoreRules
+from machine.sync.tree import Entry, Key
 
 CHUNK = 1 << 18
 DISK_MARGIN = 1 << 16  # a write that failed with less than this spare was a full disk
-
-
-def _temp_name(rel: str) -> str:
-    head, _, _ = rel.rpartition("/")
-    name = f"{TEMP_PREFIX}{secrets.token_hex(6)}.tmp"
-    return f"{head}/{name}" if head else name
-
-
-def _key(entry: Entry | None) -> Key | None:
-    return None if entry is None else entry.key()
+# paramiko's prefetch starts a thread per file: worth it only past a few requests' worth
+PREFETCH_ABOVE = 1 << 17
+T = TypeVar("T")
 
 
 class Side(Protocol):
@@ -57,7 +46,7 @@ class Side(Protocol):
     def scan(self, scopes: list[str]) -> dict[str, Entry]: ...
     def stat(self, rels: list[str]) -> dict[str, Entry]: ...
     def digests(self, rels: list[str]) -> dict[str, str | None]: ...
-    def open_read(self, rel: str) -> BinaryIO: ...
+    def open_read(self, rel: str, size: int) -> BinaryIO: ...
     def write_file(
         self, rel: str, src: BinaryIO, mode: int, mtime_ns: int, size: int, expect: Key | None
     ) -> tuple[Entry, str]: ...
@@ -65,6 +54,7 @@ class Side(Protocol):
     def make_link(self, rel: str, target: str, expect: Key | None) -> Entry: ...
     def remove(self, rel: str, expect: Key) -> None: ...
     def rename(self, src: str, dst: str, expect: Key) -> None: ...
+    def flush(self) -> None: ...
 
 
 def _copy(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
@@ -87,8 +77,11 @@ class HostSide:
         self.hostname = socket.gethostname().split(".")[0] or "host"
         self.hashed = 0
 
-    def _path(self, rel: str) -> str:
-        return tree.local(self.root, rel)
+    def _guard(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(self.root, *args)
+        except fsops.Unsafe as e:
+            raise UnsafePath(self.name, e.rel, e.parent) from e
 
     def begin(self) -> None:
         os.makedirs(self.root, exist_ok=True)
@@ -107,109 +100,45 @@ class HostSide:
         self.hashed += len(rels)
         return {rel: tree.digest(self.root, rel) for rel in rels}
 
-    def open_read(self, rel: str) -> BinaryIO:
-        fd = os.open(self._path(rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    def open_read(self, rel: str, size: int) -> BinaryIO:
+        fd = os.open(tree.local(self.root, rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         return os.fdopen(fd, "rb")
-
-    def _expect(self, rel: str, expect: Key | None) -> None:
-        if _key(tree.lstat(self.root, rel)) != expect:
-            raise Changed(rel)
-
-    def _parents(self, rel: str) -> None:
-        parts = rel.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            parent = "/".join(parts[:depth])
-            entry = tree.lstat(self.root, parent)
-            if entry is None:
-                os.mkdir(self._path(parent))
-            elif entry.kind != DIR:
-                raise UnsafePath(self.name, rel, parent)
-
-    def _clear_dir(self, rel: str, expect: Key | None) -> None:
-        """A file or link replacing a synced, now empty, directory."""
-        if expect == (DIR,):
-            self._expect(rel, expect)
-            try:
-                os.rmdir(self._path(rel))
-            except OSError as e:
-                raise Changed(rel) from e
 
     def write_file(
         self, rel: str, src: BinaryIO, mode: int, mtime_ns: int, size: int, expect: Key | None
     ) -> tuple[Entry, str]:
-        self._parents(rel)
-        tmp = self._path(_temp_name(rel))
+        self._guard(fsops.parents, rel)
+        tmp = fsops.temp_name(rel)
+        path = tree.local(self.root, tmp)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 _, digest = _copy(src, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, mode)
-            os.utime(tmp, ns=(mtime_ns, mtime_ns))
-            self._clear_dir(rel, expect)
-            self._expect(rel, None if expect == (DIR,) else expect)
-            os.replace(tmp, self._path(rel))
         except BaseException as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            fsops.discard(self.root, tmp)
             if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFull(self.name, rel, size, shutil.disk_usage(self.root).free) from e
             raise
-        entry = tree.lstat(self.root, rel)
-        if entry is None:
-            raise Changed(rel)
-        return entry, digest
+        return self._guard(fsops.commit, tmp, rel, mode, mtime_ns, expect), digest
 
     def make_dir(self, rel: str, mode: int, expect: Key | None) -> Entry:
-        self._parents(rel)
-        if expect not in (None, (DIR,)):
-            self.remove(rel, expect)  # a synced file or link becoming a directory
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(self._path(rel), mode)
-        entry = tree.lstat(self.root, rel)
-        if entry is None or entry.kind != DIR:
-            raise Changed(rel)
-        os.chmod(self._path(rel), mode)
-        return entry
+        return self._guard(fsops.make_dir, rel, mode, expect)
 
     def make_link(self, rel: str, target: str, expect: Key | None) -> Entry:
-        self._parents(rel)
-        tmp = self._path(_temp_name(rel))
-        os.symlink(target, tmp)
-        try:
-            self._clear_dir(rel, expect)
-            self._expect(rel, None if expect == (DIR,) else expect)
-            os.replace(tmp, self._path(rel))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return Entry(LINK, target=target)
+        return self._guard(fsops.make_link, rel, target, expect)
 
     def remove(self, rel: str, expect: Key) -> None:
-        self._expect(rel, expect)
-        try:
-            if expect == (DIR,):
-                os.rmdir(self._path(rel))
-            else:
-                os.unlink(self._path(rel))
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise Changed(rel) from e  # something new inside: it syncs first
-            raise
+        self._guard(fsops.remove, rel, expect)
 
     def rename(self, src: str, dst: str, expect: Key) -> None:
-        self._parents(dst)
-        self._expect(src, expect)
-        self._expect(dst, None)
-        os.rename(self._path(src), self._path(dst))
+        self._guard(fsops.rename, src, dst, expect)
+
+    def flush(self) -> None:
+        fsops.sync_fs(self.root)
 
 
 class GuestSide:
-    """The guest's folder: bytes over SFTP, scans and hashes by the agent."""
+    """The guest's folder: bytes over SFTP, everything else by the agent."""
 
     name = "guest"
 
@@ -218,7 +147,7 @@ class GuestSide:
         self.agent = agent
         self.root = root
         self.hostname = agent.hostname.split(".")[0] or "guest"
-        self._dirs: set[str] = set()
+        self._dirs: set[str] = set()  # parents known to exist in this pass
 
     @property
     def hashed(self) -> int:
@@ -227,12 +156,21 @@ class GuestSide:
     def _path(self, rel: str) -> str:
         return posixpath.join(self.root, rel) if rel else self.root
 
+    def _call(self, op: str, rel: str, **fields: Any) -> dict[str, Any]:
+        reply = self.agent.request(op, path=rel, **fields)
+        if reply.get("changed"):
+            raise Changed(rel)
+        if "unsafe" in reply:
+            self._dirs.clear()
+            raise UnsafePath(self.name, rel, str(reply["unsafe"]))
+        return reply
+
     def begin(self) -> None:
         self._dirs.clear()
 
     def alive(self) -> bool:
-        transport = self.sftp.get_channel()
-        return self.agent.alive and transport is not None and not transport.closed
+        channel = self.sftp.get_channel()
+        return self.agent.alive and channel is not None and not channel.closed
 
     def _entries(self, op: str, rels: list[str]) -> dict[str, Entry]:
         reply = self.agent.request(op, rels)
@@ -252,126 +190,60 @@ class GuestSide:
     def free_space(self) -> int:
         return int(self.agent.request("df")["free"])
 
-    def open_read(self, rel: str) -> BinaryIO:
-        f = self.sftp.open(self._path(rel), "rb")
-        f.prefetch()
+    def open_read(self, rel: str, size: int) -> BinaryIO:
+        f = self.sftp.open(self._path(rel), "rb", bufsize=CHUNK)
+        if size > PREFETCH_ABOVE:
+            f.prefetch(size)  # the size from the scan: no extra stat round trip
         return f  # type: ignore[return-value]  # SFTPFile reads like a binary file
 
-    def _expect(self, rel: str, expect: Key | None) -> None:
-        if _key(self.stat([rel]).get(rel)) != expect:
-            raise Changed(rel)
-
     def _parents(self, rel: str) -> None:
-        parts = rel.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            parent = "/".join(parts[:depth])
-            if parent in self._dirs:
-                continue
-            try:
-                st = self.sftp.lstat(self._path(parent))
-            except FileNotFoundError:
-                self.sftp.mkdir(self._path(parent))
-            else:
-                if not stat.S_ISDIR(st.st_mode or 0):
-                    raise UnsafePath(self.name, rel, parent)
+        parent = rel.rpartition("/")[0]
+        if parent and parent not in self._dirs:
+            self._call("parents", rel)
             self._dirs.add(parent)
 
-    def _clear_dir(self, rel: str, expect: Key | None) -> None:
-        if expect == (DIR,):
-            self._expect(rel, expect)
-            try:
-                self.sftp.rmdir(self._path(rel))
-            except OSError as e:
-                raise Changed(rel) from e
-
-    def _discard(self, tmp: str) -> None:
-        with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
-            self.sftp.remove(tmp)
-
-    def _verify(self, tmp_rel: str, digest: str, written: int) -> None:
-        """Check the guest's copy by its hash before it takes the file's name.
-
-        Why: paramiko drops the error of a pipelined SFTP write when its answer arrives
-        while another request is awaited (close, typically), so a write that hit a full
-        disk can look complete. The agent hashes the copy in place (no bytes come back)."""
-        got = self.agent.request("hash", [tmp_rel])["digests"].get(tmp_rel)
-        if got != digest:
-            raise OSError(f"the guest's copy differs from what was sent ({written} bytes)")
+    def _full_or(self, rel: str, size: int, e: Exception) -> SyncError:
+        if self.agent.alive and (free := self.free_space()) < size + DISK_MARGIN:
+            return DiskFull(self.name, rel, size, free)
+        return SyncError(f"writing {rel} in the guest failed: {e}")
 
     def write_file(
         self, rel: str, src: BinaryIO, mode: int, mtime_ns: int, size: int, expect: Key | None
     ) -> tuple[Entry, str]:
         self._parents(rel)
-        tmp_rel = _temp_name(rel)
-        tmp = self._path(tmp_rel)
+        tmp = fsops.temp_name(rel)
         try:
-            with self.sftp.open(tmp, "wb") as f:
+            with self.sftp.open(self._path(tmp), "wb") as f:
                 f.set_pipelined(True)
                 written, digest = _copy(src, f)  # type: ignore[arg-type]
-            self._verify(tmp_rel, digest, written)
-            self.sftp.chmod(tmp, mode)
-            seconds = mtime_ns // 1_000_000_000
-            self.sftp.utime(tmp, (seconds, seconds))
         except OSError as e:
-            self._discard(tmp)
-            if self.agent.alive and (free := self.free_space()) < size + DISK_MARGIN:
-                raise DiskFull(self.name, rel, size, free) from e
-            raise SyncError(f"writing {rel} in the guest failed: {e}") from e
+            self.agent.request("discard", tmp=tmp)
+            raise self._full_or(rel, size, e) from e
         except BaseException:
-            self._discard(tmp)
+            if self.agent.alive:
+                self.agent.request("discard", tmp=tmp)
             raise
-        try:
-            self._clear_dir(rel, expect)
-            self._expect(rel, None if expect == (DIR,) else expect)
-            self.sftp.posix_rename(tmp, self._path(rel))
-        except BaseException:
-            self._discard(tmp)
-            raise
-        return Entry(FILE, written, seconds * 1_000_000_000, mode), digest
+        reply = self._call(
+            "commit", rel, tmp=tmp, digest=digest, mode=mode, mtime_ns=mtime_ns, expect=expect
+        )
+        if reply.get("short"):
+            raise self._full_or(rel, size, OSError(f"{written} bytes sent, fewer arrived"))
+        return Entry.from_json(reply["entry"]), digest
 
     def make_dir(self, rel: str, mode: int, expect: Key | None) -> Entry:
-        self._parents(rel)
-        if expect not in (None, (DIR,)):
-            self.remove(rel, expect)
-        try:
-            self.sftp.mkdir(self._path(rel), mode)
-        except OSError:
-            if _key(self.stat([rel]).get(rel)) != (DIR,):
-                raise
-        self.sftp.chmod(self._path(rel), mode)
+        entry = Entry.from_json(self._call("mkdir", rel, mode=mode, expect=expect)["entry"])
         self._dirs.add(rel)
-        return Entry(DIR, mode=mode)
+        return entry
 
     def make_link(self, rel: str, target: str, expect: Key | None) -> Entry:
-        self._parents(rel)
-        tmp = self._path(_temp_name(rel))
-        self.sftp.symlink(target, tmp)
-        try:
-            self._clear_dir(rel, expect)
-            self._expect(rel, None if expect == (DIR,) else expect)
-            self.sftp.posix_rename(tmp, self._path(rel))
-        except BaseException:
-            self._discard(tmp)
-            raise
-        return Entry(LINK, target=target)
+        return Entry.from_json(self._call("symlink", rel, target=target, expect=expect)["entry"])
 
     def remove(self, rel: str, expect: Key) -> None:
-        self._expect(rel, expect)
-        try:
-            if expect == (DIR,):
-                self.sftp.rmdir(self._path(rel))
-                self._dirs.discard(rel)
-            else:
-                self.sftp.remove(self._path(rel))
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            if expect == (DIR,):
-                raise Changed(rel) from e  # not empty: something new inside syncs first
-            raise
+        self._call("remove", rel, expect=expect)
+        self._dirs.discard(rel)
 
     def rename(self, src: str, dst: str, expect: Key) -> None:
-        self._parents(dst)
-        self._expect(src, expect)
-        self._expect(dst, None)
-        self.sftp.rename(self._path(src), self._path(dst))  # OpenSSH: never replaces
+        self._call("rename", dst, src=src, expect=expect)
+
+    def flush(self) -> None:
+        self.agent.request("sync")
