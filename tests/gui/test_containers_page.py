@@ -224,3 +224,19 @@ def test_terminal_opens_the_users_terminal_with_the_engine_address(
         == f"DOCKER_HOST={gui_engine.host} docker exec -it {cid} sh"
     )
     assert "clipboard" in page.notice.text()
+
+
+def test_empty_states_say_what_to_do(
+    qtbot: QtBot, page: ContainersPage, gui_engine: EngineProcess
+) -> None:
+    assert page.stack.currentWidget() is page.empty
+    assert "No containers yet" in page.empty.text()
+    cid = run(gui_engine, "--name", "lonely", "busybox", *LOOP)
+    qtbot.waitUntil(lambda: page.stack.currentWidget() is page.view, timeout=WAIT_MS)
+    page.filter.setText("nothing-like-this")
+    assert page.stack.currentWidget() is page.empty
+    assert page.empty.text() == "No containers match “nothing-like-this”."
+    page.filter.clear()
+    assert page.stack.currentWidget() is page.view
+    gui_engine.docker("rm", "-f", cid)
+    qtbot.waitUntil(lambda: page.stack.currentWidget() is page.empty, timeout=WAIT_MS)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from PySide6.QtCore import (
@@ -297,6 +298,8 @@ class ContainersModel(QAbstractItemModel):
             return dot_icon(STATE_COLORS.get(row.state, "#8a8f98"))
         if role == Qt.ItemDataRole.ForegroundRole and column == PORTS and row.ports:
             return QBrush(QColor("#3a7bd5"))
+        if role == Qt.ItemDataRole.FontRole and column == PORTS and row.ports:
+            return _link_font()
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (CPU, MEMORY):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -362,3 +365,11 @@ def _stack_text(project: str, members: list[ContainerRow], column: int) -> str:
         mems = [m.memory_bytes for m in members if m.memory_bytes is not None]
         return human_bytes(sum(mems)) if mems else ""
     return ""
+
+
+@cache
+def _link_font() -> QFont:
+    """Made on first use: a QFont needs the QGuiApplication to exist."""
+    font = QFont()
+    font.setUnderline(True)
+    return font

@@ -153,8 +153,9 @@ class ContainersPage(Page):
         self.view.clicked.connect(self._clicked)
         self.view.doubleClicked.connect(self._double_clicked)
         self.view.customContextMenuRequested.connect(self._context_menu)
-        for sig in (self.model.modelReset, self.model.rowsInserted, self.model.rowsRemoved):
+        for sig in (self.proxy.modelReset, self.proxy.rowsInserted, self.proxy.rowsRemoved):
             sig.connect(self._update_empty)
+        self.proxy.layoutChanged.connect(self._update_empty)
         self._update_actions()
         self._update_empty()
 
@@ -164,7 +165,7 @@ class ContainersPage(Page):
         super().attach(ctx)
         ctx.events.connected.connect(self.refresh)
         ctx.events.container.connect(self.on_event)
-        ctx.host_changed.connect(lambda _h: self.model.reset([]))
+        ctx.host_changed.connect(self._host_changed)
         self._stats = StatsPoller(lambda: ctx.client(timeout=5.0))
         self._stats.sampled.connect(self.model.set_stats)
         self._stats.start()
@@ -351,21 +352,29 @@ class ContainersPage(Page):
             action.setEnabled(key in on)
         self.actions_by_key["pause"].setText("Resume" if pause_verb(rows) == "unpause" else "Pause")
 
+    def _host_changed(self, _host: str) -> None:
+        self._loaded = False
+        self._generation += 1  # answers from the previous engine are dropped
+        self.model.reset([])
+
     def _update_empty(self, *_: object) -> None:
-        if self.model.rowCount() == 0:
-            self.empty.setText(
-                "No containers yet.\n\nRun one with  docker run -d --name web -p 8080:80 nginx"
-                if self._loaded
-                else "Loading containers…"
-            )
-            self.stack.setCurrentWidget(self.empty)
-        else:
+        if self.proxy.rowCount() > 0:
             self.stack.setCurrentWidget(self.view)
+            return
+        if not self._loaded:
+            text = "Loading containers…"
+        elif self.model.rowCount() > 0:
+            text = f"No containers match “{self.filter.text().strip()}”."
+        else:
+            text = "No containers yet.\n\nRun one with  docker run -d --name web -p 8080:80 nginx"
+        self.empty.setText(text)
+        self.stack.setCurrentWidget(self.empty)
 
     def _filter_changed(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())
         if text.strip():
             self.view.expandAll()
+        self._update_empty()
 
     # -- the view's clicks -------------------------------------------------------------
 
