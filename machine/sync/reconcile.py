@@ -13,6 +13,7 @@ is looked at again; only a lost connection ends the pass.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,7 +49,8 @@ def minimal_scopes(scopes: Iterable[str]) -> list[str]:
 
 def conflict_name(rel: str, hostname: str, taken: Callable[[str], bool]) -> str:
     """`name.conflict-<host>-<YYYYmmdd-HHMMSS>`, with -2, -3 ... if that is taken too."""
-    base = f"{rel}.conflict-{hostname}-{time.strftime('%Y%m%d-%H%M%S')}"
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", hostname)[:32] or "unknown"
+    base = f"{rel}.conflict-{host}-{time.strftime('%Y%m%d-%H%M%S')}"
     name, n = base, 1
     while taken(name):
         n += 1

@@ -178,6 +178,8 @@ class SyncSession:
                 paused=self._paused,
                 to_guest=sorted(self._pending[HOST]),
                 to_host=sorted(self._pending[GUEST]),
+                n_to_guest=len(self._pending[HOST]),
+                n_to_host=len(self._pending[GUEST]),
                 errors=dict(self._errors),
                 last_error=self._last_error,
                 last_sync=self._last_sync,

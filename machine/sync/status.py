@@ -20,6 +20,7 @@ from machine import atomic
 
 STATE_DIR = "sync"  # <machine dir>/sync/: each sync share's index and status
 SHOWN_PATHS = 10
+KEPT_PATHS = 100  # an untar can leave thousands pending: the file keeps the first ones
 
 
 @dataclass
@@ -31,12 +32,22 @@ class SyncStatus:
     paused: bool = False
     to_guest: list[str] = field(default_factory=list)  # changed on the host, not yet sent
     to_host: list[str] = field(default_factory=list)  # changed in the guest, not yet sent
+    n_to_guest: int = -1  # how many in all (the lists are cut at KEPT_PATHS); -1: len(list)
+    n_to_host: int = -1
     errors: dict[str, str] = field(default_factory=dict)  # path -> why it is not synced
     last_error: str = ""  # the connection's last failure
     last_sync: float = 0.0  # time.time() of the last completed pass
     hashed_host: int = 0
     hashed_guest: int = 0
     pid: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_to_guest < 0:
+            self.n_to_guest = len(self.to_guest)
+        if self.n_to_host < 0:
+            self.n_to_host = len(self.to_host)
+        self.to_guest = self.to_guest[:KEPT_PATHS]
+        self.to_host = self.to_host[:KEPT_PATHS]
 
     def write(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -64,9 +75,9 @@ def _ago(then: float) -> str:
     return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}min ago"
 
 
-def _paths(paths: list[str]) -> str:
+def _paths(paths: list[str], total: int) -> str:
     shown = ", ".join(paths[:SHOWN_PATHS])
-    more = len(paths) - SHOWN_PATHS
+    more = total - min(len(paths), SHOWN_PATHS)
     return shown + (f" and {more} more" if more > 0 else "")
 
 
@@ -75,12 +86,12 @@ def format_status(st: SyncStatus) -> str:
     lines = [
         f"{st.tag}: {st.host_path} <-> guest {st.guest_path}: {state}, "
         f"last sync {_ago(st.last_sync)}",
-        f"  pending: {len(st.to_guest)} host->guest, {len(st.to_host)} guest->host",
+        f"  pending: {st.n_to_guest} host->guest, {st.n_to_host} guest->host",
     ]
     if st.to_guest:
-        lines.append(f"    host->guest: {_paths(st.to_guest)}")
+        lines.append(f"    host->guest: {_paths(st.to_guest, st.n_to_guest)}")
     if st.to_host:
-        lines.append(f"    guest->host: {_paths(st.to_host)}")
+        lines.append(f"    guest->host: {_paths(st.to_host, st.n_to_host)}")
     if st.last_error and state in ("reconnecting", "starting"):
         lines.append(f"  connection: {st.last_error}")
     for path, why in sorted(st.errors.items()):

@@ -119,3 +119,44 @@ def test_the_agent_ends_with_its_input(tmp_path: Path, agent: Any) -> None:
     proc, _, _ = agent
     proc.stdin.close()
     assert proc.wait(timeout=10) == 0
+
+
+def test_guarded_changes(agent: Any) -> None:
+    proc, root, _ = agent
+    (root / "d").mkdir()
+    (root / "d" / ".dysync-1.tmp").write_text("new")
+    good = "11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437"  # sha256("new")
+    commit = {"op": "commit", "tmp": "d/.dysync-1.tmp", "path": "d/f", "mode": 0o600}
+    # the target appeared since the pass looked: nothing replaced, the copy discarded
+    (root / "d" / "f").write_text("user's")
+    reply = _ask(proc, {"id": 1, **commit, "digest": good, "mtime_ns": 5, "expect": None})
+    assert reply.get("changed") and (root / "d" / "f").read_text() == "user's"
+    assert not (root / "d" / ".dysync-1.tmp").exists()
+    # a copy that lost bytes on the way is refused
+    (root / "d" / "f").unlink()
+    (root / "d" / ".dysync-1.tmp").write_text("ne")
+    reply = _ask(proc, {"id": 2, **commit, "digest": good, "mtime_ns": 5, "expect": None})
+    assert reply.get("short") and not (root / "d" / "f").exists()
+    # the right one takes the name, with its mode and mtime
+    (root / "d" / ".dysync-1.tmp").write_text("new")
+    reply = _ask(proc, {"id": 3, **commit, "digest": good, "mtime_ns": 5, "expect": None})
+    assert reply["entry"] == ["f", 3, 5, 0o600, ""]
+    assert (root / "d" / "f").read_text() == "new"
+    # a parent that is a link is never written through
+    (root / "out").symlink_to("/tmp")
+    assert _ask(proc, {"id": 4, "op": "parents", "path": "out/x"})["unsafe"] == "out"
+    assert _ask(proc, {"id": 5, "op": "mkdir", "path": "out/x", "mode": 0o755})["unsafe"]
+    # removals and renames check what they touch
+    assert _ask(proc, {"id": 6, "op": "remove", "path": "d/f", "expect": ["f", 3, 6, 0o600]})[
+        "changed"
+    ]
+    reply = _ask(proc, {"id": 7, "op": "rename", "src": "d/f", "path": "e/g", "expect": None})
+    assert reply.get("changed") and (root / "d" / "f").exists()
+    key = ["f", 3, 5, 0o600]
+    assert _ask(proc, {"id": 8, "op": "rename", "src": "d/f", "path": "e/g", "expect": key}) == {
+        "id": 8
+    }
+    assert (root / "e" / "g").read_text() == "new"
+    assert _ask(proc, {"id": 9, "op": "remove", "path": "e/g", "expect": key}) == {"id": 9}
+    assert _ask(proc, {"id": 10, "op": "sync"}) == {"id": 10}
+    assert not (root / "e" / "g").exists()

@@ -16,7 +16,7 @@ from machine.sync import fsops
 from machine.sync.errors import Changed, UnsafePath
 from machine.sync.ignore import IgnoreRules
 from machine.sync.index import Index
-from machine.sync.reconcile import Reconciler, minimal_scopes
+from machine.sync.reconcile import Reconciler, conflict_name, minimal_scopes
 from machine.sync.sides import HostSide
 
 T = TypeVar("T")
@@ -191,3 +191,11 @@ def test_scoped_passes(pair: Pair) -> None:
     assert pair.tree(pair.b) == {"x/1": "1"}
     assert minimal_scopes(["x/1", "x", "y", "xy"]) == ["x", "xy", "y"]
     assert minimal_scopes(["a", ""]) == [""]
+
+
+def test_conflict_names_keep_to_safe_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("machine.sync.reconcile.time.strftime", lambda _: "20260102-030405")
+    name = conflict_name("dir/a.txt", "my laptop/é", lambda _: False)
+    assert name == "dir/a.txt.conflict-my_laptop__-20260102-030405"
+    taken = {name}
+    assert conflict_name("dir/a.txt", "my laptop/é", taken.__contains__) == name + "-2"

@@ -32,9 +32,15 @@ def test_pending_changes_per_direction() -> None:
     assert "host->guest: a, b" in text and "guest->host: c" in text
 
 
-def test_many_paths_are_summed_up() -> None:
+def test_many_paths_are_summed_up(tmp_path: Path) -> None:
     text = format_status(_status(to_guest=[f"f{i}" for i in range(25)]))
     assert "and 15 more" in text
+    many = _status(to_host=[f"f{i}" for i in range(5000)])
+    many.write(tmp_path)
+    again = SyncStatus.read(tmp_path / "src.status.json")
+    assert (again.n_to_host, len(again.to_host)) == (5000, 100)
+    assert "pending: 0 host->guest, 5000 guest->host" in format_status(again)
+    assert "and 4990 more" in format_status(again)
 
 
 def test_errors_show_their_hint() -> None:
