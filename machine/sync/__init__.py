@@ -7,6 +7,7 @@ nor virtiofs; and the guest reads and writes its own disk at native speed.
 Layout (each module one concern):
     ignore.py       gitignore-like patterns, the same on both sides
     tree.py         lstat-only scans and content hashes of one folder (never follows links)
+    fsops.py        guarded changes (checked target, temp then rename, no parent links)
     inotify.py      Linux inotify through ctypes
     guest_agent.py  the guest's watcher and scanner: JSON lines over an SSH exec channel
     agentpack.py    the agent as a zip application the host uploads (and vmimage carries)
@@ -17,7 +18,8 @@ Layout (each module one concern):
     reconcile.py    one pass: scan the scopes, hash the candidates, plan, apply
     session.py      SyncSession: a thread per share, watchers, pause/resume, reconnect
     status.py       the status file of a session and `sync_status` for the CLI
+    shares.py       a machine's sync shares as sessions (the hook for the backend)
 
-This package's __init__, ignore, tree, inotify and guest_agent use only the standard
-library: they are what runs in the guest, from a plain python3.
+This package's __init__, ignore, tree, fsops, inotify and guest_agent use only the
+standard library: they are what runs in the guest, from a plain python3.
 """

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from machine.backend import ShareSpec
+from machine.sync import shares
 from machine.sync.status import STATE_DIR, SyncStatus, format_status, sync_status
 
 
@@ -82,3 +84,18 @@ def test_the_cli_command(
     assert "1 host->guest, 0 guest->host" in capsys.readouterr().out
     assert cli.main(["machine", "sync", "status", "nosuch"]) == 1
     assert "no machine named" in capsys.readouterr().err
+
+
+def test_a_machines_sync_shares_become_sessions(tmp_path: Path) -> None:
+    specs = [
+        ShareSpec(Path("/a"), "/a", "9p"),
+        ShareSpec(Path("/b"), "/guest/b", "sync"),
+    ]
+    (session,) = shares.sessions(tmp_path, specs, lambda: None)  # type: ignore[arg-type,return-value]
+    assert (session.share.tag, session.share.host_path, session.share.guest_path) == (
+        "share1",
+        Path("/b"),
+        "/guest/b",
+    )
+    assert session.state_dir == tmp_path / STATE_DIR
+    assert ".git/" in session.share.ignore
