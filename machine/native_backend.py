@@ -50,6 +50,7 @@ from machine.errors import BackendUnavailable, MachineError
 
 ENGINE_TIMEOUT = 60.0  # the engine answers /_ping in well under a second; recovery may take longer
 STOP_CONTAINER_SECONDS = 10
+ENGINE_ROOT_PIDFILE = "engine.pid"  # the engine's own, under --root (engine/rootlock.py)
 SPAWN_HINT = "the engine could not be started: read `dockyard machine logs`"
 ENGINE_HINT = (
     "the engine did not answer /_ping on its socket: read `dockyard machine logs` "
@@ -291,14 +292,17 @@ class NativeBackend:
 
     # -- what is running -----------------------------------------------------------------
     def running_pid(self) -> int | None:
-        """The engine's pid if it is running; a stale pidfile is removed."""
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pid = 0
-        if pid > 0 and self._is_ours(pid):
+        """The engine's pid if it is running; a stale pidfile is removed. An engine whose
+        pid never reached our pidfile (the CLI died right after spawning it) is found by
+        the pid the engine itself writes under its root, and adopted."""
+        pid = _read_pid(self.pidfile)
+        if pid and self._is_ours(pid):
             return pid
         self.pidfile.unlink(missing_ok=True)
+        pid = _read_pid(self.root / ENGINE_ROOT_PIDFILE)
+        if pid and self._is_ours(pid):
+            self.pidfile.write_text(f"{pid}\n")
+            return pid
         return None
 
     def _is_ours(self, pid: int) -> bool:
@@ -352,6 +356,13 @@ class _Clock:
     def _report(self, stage: Stage) -> None:
         if self.progress is not None:
             self.progress(stage)
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return max(0, int(path.read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _reap(pid: int) -> None:

@@ -64,6 +64,10 @@ def test_start_twice_is_a_no_op_and_a_stale_pidfile_is_ignored(h: MachineHarness
     assert "is running" in out
     assert h.docker("ps").returncode == 0
     first = int((h.dir / "engine.pid").read_text())
+    # Our pidfile lost (the CLI died right after the spawn): the engine is found anyway.
+    (h.dir / "engine.pid").unlink()
+    assert f"running (pid {first})" in h.dockyard("status").stdout
+    assert f"already running (pid {first})" in h.dockyard("start").stdout
     assert "is running" in h.dockyard("restart").stdout
     assert int((h.dir / "engine.pid").read_text()) != first
     assert h.docker("ps").returncode == 0
