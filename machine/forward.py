@@ -172,12 +172,17 @@ class Tunnel:
             self._client = client
 
     def channel(self, path: str) -> paramiko.Channel:
+        transport = self.transport()
         try:
-            return open_streamlocal(self.transport(), path)
+            return open_streamlocal(transport, path)
+        except paramiko.ChannelException:
+            raise  # the guest refused this one channel (no socket yet); the session is fine
         except (paramiko.SSHException, EOFError, OSError):
-            # A dead session is noticed only when a channel fails: drop it, retry once.
+            if transport.is_active():
+                raise
+            # A dead session is often noticed only when a channel fails: re-make it once.
             with self._lock:
-                if self._client is not None:
+                if self._client is not None and self._client.get_transport() is transport:
                     self._client.close()
                     self._client = None
             return open_streamlocal(self.transport(), path)
@@ -208,7 +213,7 @@ def _handle(conn: socket.socket, tunnel: Tunnel, remote: str) -> None:
     try:
         chan = tunnel.channel(remote)
     except Exception as e:
-        print(f"forward: cannot reach {remote} in the guest: {e}", file=sys.stderr, flush=True)
+        print(f"forward: cannot reach {remote} in the guest: {e!r}", file=sys.stderr, flush=True)
         conn.close()
         return
     splice(conn, chan)

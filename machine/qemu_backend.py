@@ -399,6 +399,9 @@ class QemuBackend:
         self.path(filenames.FORWARD_PID).write_text(f"{proc.pid}\n")
 
     def _wait_engine(self, clock: stages.StageClock) -> None:
+        """The guest's `engine` line first (free to watch), then /_ping through the socket
+        (each try costs an SSH channel in a guest still busy starting)."""
+        self._wait_serial(clock, "engine", lambda text: self._seen(text, "engine"))
         deadline = clock.deadline("engine")
         while time.monotonic() < deadline:
             if ping(self.socket_path()):

@@ -99,7 +99,9 @@ def connect(
     last: Exception | None = None
     while alive():
         try:
-            return connect_once(directory, port, banner_timeout=banner)
+            # paramiko's `timeout` also bounds the key exchange, which the same busy
+            # guest slows down: it grows with the banner wait.
+            return connect_once(directory, port, timeout=2 * banner, banner_timeout=banner)
         except HostKeyChanged:
             raise
         except (TimeoutError, paramiko.SSHException, OSError, EOFError) as e:
