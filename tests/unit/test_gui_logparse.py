@@ -7,10 +7,14 @@ import struct
 import pytest
 
 from app.gui import ansi
-from app.gui.logparse import STDERR, STDOUT, LogParser
+from app.gui.logparse import STDERR, STDOUT, Batch, LogEntry, LogParser
 from app.gui.workers.body import BadChunk, ChunkDecoder
 
 TS = b"2026-11-29T05:00:00.123456789Z"
+
+
+def parsed(*batches: Batch) -> list[LogEntry]:
+    return [e for b in batches for e in b.entries()]
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -66,7 +70,7 @@ def test_multiplexed_frames_split_anywhere() -> None:
     wire = frame(1, TS + b" out one\n") + frame(2, TS + b" err one\n") + frame(1, TS + b" two\n")
     for cut in range(1, len(wire)):
         parser = LogParser(tty=False)
-        got = parser.feed(wire[:cut]) + parser.feed(wire[cut:]) + parser.finish()
+        got = parsed(parser.feed(wire[:cut]), parser.feed(wire[cut:]), parser.finish())
         assert [(e.stream, e.line.text) for e in got] == [
             (STDOUT, "out one"),
             (STDERR, "err one"),
@@ -78,30 +82,30 @@ def test_multiplexed_frames_split_anywhere() -> None:
 def test_a_line_split_across_records_is_joined_with_its_first_timestamp() -> None:
     parser = LogParser(tty=False)
     first = b"2026-11-29T05:00:00.000000001Z"
-    assert parser.feed(frame(1, first + b" par")) == []
-    got = parser.feed(frame(1, TS + b" tial\n"))
+    assert len(parser.feed(frame(1, first + b" par"))) == 0
+    got = parsed(parser.feed(frame(1, TS + b" tial\n")))
     assert [(e.time, e.line.text) for e in got] == [(first.decode(), "partial")]
 
 
 def test_utf8_split_across_frames_stays_whole_and_crlf_is_trimmed() -> None:
     parser = LogParser(tty=False)
     text = "héllo ✓\r\n".encode()
-    got = parser.feed(frame(1, TS + b" " + text[:2])) + parser.feed(frame(1, text[2:]))
+    got = parsed(parser.feed(frame(1, TS + b" " + text[:2])), parser.feed(frame(1, text[2:])))
     assert [e.line.text for e in got] == ["héllo ✓"]
 
 
 def test_tty_stream_is_raw_and_a_last_line_without_newline_comes_at_finish() -> None:
     parser = LogParser(tty=True)
-    got = parser.feed(TS + b" \x1b[32mgreen\x1b[0m\n" + TS + b" tail")
+    got = parsed(parser.feed(TS + b" \x1b[32mgreen\x1b[0m\n" + TS + b" tail"))
     assert [(e.stream, e.line.text, e.line.spans) for e in got] == [
         (STDOUT, "green", ((0, 5, 2, False),))
     ]
-    assert [e.line.text for e in parser.finish()] == ["tail"]
+    assert parser.finish().texts == ["tail"]
 
 
 def test_without_timestamps_the_text_is_kept_whole() -> None:
     parser = LogParser(tty=False, timestamps=False)
-    got = parser.feed(frame(1, b"2026 is not a timestamp\n"))
+    got = parsed(parser.feed(frame(1, b"2026 is not a timestamp\n")))
     assert [(e.time, e.line.text) for e in got] == [("", "2026 is not a timestamp")]
 
 
@@ -132,3 +136,36 @@ def test_chunk_decoder_stops_at_the_last_chunk() -> None:
 def test_chunk_decoder_rejects_a_bad_size() -> None:
     with pytest.raises(BadChunk, match="bad chunk size"):
         ChunkDecoder().feed(b"zz\r\nabc\r\n")
+
+
+def test_fast_and_general_paths_agree() -> None:
+    """Plain one-line records take the fast path; colour carried over, a stream's open line,
+    tabs, CR and several lines in one record take the general one; the results agree."""
+    records = [
+        (1, TS + b" plain\n"),
+        (2, TS + b" \x1b[31mred starts\n"),
+        (2, TS + b" still red\n"),  # colour carried: general path
+        (2, TS + b" \x1b[0mreset\n"),
+        (1, TS + b" tab\there\r\n"),
+        (1, TS + b" two\nlines\n"),
+        (1, TS + b" open"),
+        (1, TS + b" ed\n"),
+        (1, b"no timestamp here\n"),
+        (2, TS + b" \xff bad utf-8\n"),
+    ]
+    wire = b"".join(frame(s, r) for s, r in records)
+    got = parsed(LogParser(tty=False).feed(wire))
+    assert [(e.stream, e.line.text) for e in got] == [
+        (STDOUT, "plain"),
+        (STDERR, "red starts"),
+        (STDERR, "still red"),
+        (STDERR, "reset"),
+        (STDOUT, "tab     here"),
+        (STDOUT, "two"),
+        (STDOUT, "lines"),
+        (STDOUT, "opened"),
+        (STDOUT, "no timestamp here"),
+        (STDERR, "\ufffd bad utf-8"),
+    ]
+    assert [e.line.spans for e in got][1:4] == [((0, 10, 1, False),), ((0, 9, 1, False),), ()]
+    assert got[8].time == "" and got[0].time == TS.decode()

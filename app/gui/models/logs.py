@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from app.gui.ansi import Line, Span
-from app.gui.logparse import STDERR, LogEntry
+from app.gui.logparse import STDERR, Batch, LogEntry
 
 DEFAULT_CAPACITY = 200_000
 Index = QModelIndex | QPersistentModelIndex
@@ -68,14 +68,14 @@ class LogModel(QAbstractListModel):
         return None
 
     # -- appending -----------------------------------------------------------------------
-    def append(self, entries: Sequence[LogEntry]) -> None:
+    def append(self, batch: Batch) -> None:
         """Add a batch at the bottom: one insert (and at most one removal) per call."""
-        if not entries:
+        if not len(batch):
             return
-        if len(entries) > self.capacity:
-            self.dropped += len(entries) - self.capacity
-            entries = entries[-self.capacity :]
-        overflow = self.rowCount() + len(entries) - self.capacity
+        if len(batch) > self.capacity:
+            self.dropped += len(batch) - self.capacity
+            batch = batch.tail(self.capacity)
+        overflow = self.rowCount() + len(batch) - self.capacity
         if overflow > 0:
             self.beginRemoveRows(QModelIndex(), 0, overflow - 1)
             self._head += overflow
@@ -84,11 +84,11 @@ class LogModel(QAbstractListModel):
                 self._compact()
             self.endRemoveRows()
         first = self.rowCount()
-        self.beginInsertRows(QModelIndex(), first, first + len(entries) - 1)
-        self._streams.extend(e.stream for e in entries)
-        self._times.extend(e.time for e in entries)
-        self._texts.extend(e.line.text for e in entries)
-        self._spans.extend(e.line.spans for e in entries)
+        self.beginInsertRows(QModelIndex(), first, first + len(batch) - 1)
+        self._streams += batch.streams
+        self._times += batch.times
+        self._texts += batch.texts
+        self._spans += batch.spans
         self.endInsertRows()
 
     def _compact(self) -> None:
@@ -109,6 +109,11 @@ class LogModel(QAbstractListModel):
             raise IndexError(row)
         at = self._head + row
         return LogEntry(self._streams[at], self._times[at], Line(self._texts[at], self._spans[at]))
+
+    def fields(self, row: int) -> tuple[int, str, str, tuple[Span, ...]]:
+        """(stream, timestamp, text, spans) of a row, for the delegate's painting."""
+        at = self._head + row
+        return self._streams[at], self._times[at], self._texts[at], self._spans[at]
 
     def text(self, row: int, timestamps: bool = False) -> str:
         """One line as copied or saved: visible text, the timestamp first if asked."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QRect,
@@ -45,7 +46,7 @@ from PySide6.QtWidgets import (
 
 from app.gui import ansi
 from app.gui.logparse import STDERR
-from app.gui.models.logs import SpansRole, StreamRole, TimeRole
+from app.gui.models.logs import LogModel, SpansRole, StreamRole, TimeRole
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -82,6 +83,20 @@ def line_width(metrics: QFontMetrics, chars: int, timestamps: bool) -> int:
     return PAD * 2 + MARK_WIDTH + metrics.horizontalAdvance("M") * max(chars, 1)
 
 
+def _fields(index: Index) -> tuple[int, str, str, tuple[ansi.Span, ...]]:
+    """(stream, timestamp, text, spans) of a row: straight from a LogModel (one call instead
+    of four trips through Qt's data()), through the roles for any other model."""
+    model = index.model()
+    if isinstance(model, LogModel):
+        return model.fields(index.row())
+    return (
+        int(index.data(StreamRole) or 0),
+        str(index.data(TimeRole) or ""),
+        str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+        tuple(index.data(SpansRole) or ()),
+    )
+
+
 class LogDelegate(QStyledItemDelegate):
     """Paints one log line: marker, timestamp, coloured text, search hits."""
 
@@ -91,6 +106,7 @@ class LogDelegate(QStyledItemDelegate):
         self.search = ""
         self.current_row = -1
         self.widest = 0  # characters of the longest line seen, for the horizontal range
+        self._metrics_cache: QFontMetrics | None = None
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         metrics = QFontMetrics(option.font)
@@ -100,30 +116,43 @@ class LogDelegate(QStyledItemDelegate):
         rect: QRect = option.rect
         palette: QPalette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        stream, stamp, text, spans = _fields(index)
         painter.save()
         if selected:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
-        if index.data(StreamRole) == STDERR:
+        if stream == STDERR:
             painter.fillRect(
                 QRect(rect.left(), rect.top(), MARK_WIDTH, rect.height()), _STDERR_MARK
             )
         font: QFont = option.font
-        metrics = QFontMetrics(font)
+        metrics = self._metrics(font)
         x = rect.left() + MARK_WIDTH + PAD
         baseline = rect.top() + 1 + metrics.ascent()
-        if self.timestamps and (stamp := str(index.data(TimeRole) or "")):
+        if self.timestamps and stamp:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(x, baseline, stamp)
             x += metrics.horizontalAdvance(stamp + " ")
-        text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
         self._paint_hits(painter, rect, x, metrics, text, index.row() == self.current_row)
         default = palette.color(
             QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         )
-        colours = _DARK_BG if is_dark(palette) else _LIGHT_BG
-        spans: tuple[ansi.Span, ...] = index.data(SpansRole) or ()
-        self._paint_text(painter, font, x, baseline, text, spans, default, colours)
+        if spans:
+            colours = _DARK_BG if is_dark(palette) else _LIGHT_BG
+            self._paint_text(painter, font, x, baseline, text, spans, default, colours)
+        elif text:
+            painter.setPen(default)
+            painter.drawText(x, baseline, text)
         painter.restore()
+
+    def _metrics(self, font: QFont) -> QFontMetrics:
+        """One QFontMetrics per font, not one per painted row (the view drops it when its
+        font changes)."""
+        if self._metrics_cache is None:
+            self._metrics_cache = QFontMetrics(font)
+        return self._metrics_cache
+
+    def font_changed(self) -> None:
+        self._metrics_cache = None
 
     def _paint_hits(
         self, painter: QPainter, rect: QRect, x: int, metrics: QFontMetrics, text: str, cur: bool
@@ -215,6 +244,12 @@ class LogView(QTableView):
         metrics = QFontMetrics(self.font())
         width = line_width(metrics, self.delegate.widest, self.delegate.timestamps)
         self.setColumnWidth(0, max(width, self.viewport().width()))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self.delegate.font_changed()
+            self.verticalHeader().setDefaultSectionSize(QFontMetrics(self.font()).height() + 2)
+        super().changeEvent(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

@@ -4,7 +4,9 @@ Why not `HTTPResponse.read1`: with chunked encoding it returns one HTTP chunk pe
 the engine writes one chunk per log record, so a 100,000-line log became 100,000 reads, each
 a trip through the socket layer and a hand-over of the GIL that the GUI thread was waiting
 for. Reading whatever the socket has (up to 64 KiB) and splitting the chunks ourselves turns
-that into a few hundred reads.
+that into a few hundred reads. `pieces` does both on the reading thread (pull progress);
+the logs view moves the raw bytes and runs `ChunkDecoder` on the GUI thread in its frame
+budget (workers/logs_stream.py says why).
 """
 
 from __future__ import annotations
