@@ -59,6 +59,7 @@ class AgentClient:
         self.on_event = on_event
         self.on_close = on_close
         self.hostname = ""
+        self.created = False  # the guest folder did not exist when the agent started
         self.hashed = 0  # paths hashed in the guest, for the incremental-scan check
         self._lock = threading.Lock()
         self._next = 0
@@ -103,6 +104,7 @@ class AgentClient:
                     self.on_event([str(p) for p in doc["ev"]])
                 elif "hello" in doc:
                     self.hostname = str(doc.get("hostname") or "guest")
+                    self.created = bool(doc.get("created"))
                     self._hello.set()
                 elif (waiter := self._pending.get(int(doc.get("id", -1)))) is not None:
                     waiter.reply = doc

@@ -13,7 +13,7 @@ from __future__ import annotations
 from machine.errors import MachineError
 from machine.sync.fsops import Changed
 
-__all__ = ["Changed", "ConnectionLost", "DiskFull", "SyncError", "UnsafePath"]
+__all__ = ["Changed", "ConnectionLost", "DiskFull", "EmptySide", "SyncError", "UnsafePath"]
 
 
 class SyncError(MachineError):
@@ -28,6 +28,21 @@ class DiskFull(SyncError):
             "it was not copied and both sides keep what they had",
             f"free space on the {side} (or grow the machine's disk); the sync retries "
             "the file when it changes again or the session resumes",
+        )
+
+
+class EmptySide(SyncError):
+    """A whole side is empty after a sync had filled it: a wiped or unmounted disk, not a
+    user's deletion of everything; mirroring it would empty the other side too."""
+
+    def __init__(self, side: str, root: str, synced: int, index: str) -> None:
+        other = "guest" if side == "host" else "host"
+        super().__init__(
+            f"the {side}'s folder {root} is empty (or gone), but {synced} paths were synced "
+            f"into it: not deleting them on the {other}; the share is on hold",
+            f"if a disk is not mounted, mount it; to fill the {side} again from the "
+            f"{other}, remove {index} and resume; if the emptying was meant, empty the "
+            f"{other}'s folder too",
         )
 
 

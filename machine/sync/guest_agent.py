@@ -11,7 +11,8 @@ reports changes the moment inotify sees them; the bytes themselves still move ov
 
 Protocol, one JSON object per line:
     host -> agent, first line   {"root": "/guest/dir", "ignore": ["node_modules/", ...]}
-    agent -> host, then         {"hello": 1, "hostname": "...", "pid": N}
+    agent -> host, then         {"hello": 1, "hostname": "...", "pid": N, "created": bool}
+                                (created: the folder did not exist and was made now)
     host -> agent               {"id": N, "op": "scan" | "stat" | "hash" | "df", "paths": [...]}
     agent -> host               {"id": N, "entries": {rel: entry}} (scan: each path and,
                                 for a directory, its subtree; stat: the paths alone)
@@ -205,11 +206,12 @@ def serve(stdin: BinaryIO, out: Output) -> None:
     config = json.loads(first)
     root = str(config["root"])
     rules = IgnoreRules(config.get("ignore", []))
+    created = not os.path.isdir(root)
     os.makedirs(root, exist_ok=True)
     watcher = Watcher(root, rules, out)
     watcher.watch_tree("")  # before hello: the host's first scan must not miss a change
     threading.Thread(target=watcher.run, name="watch", daemon=True).start()
-    out({"hello": 1, "hostname": socket.gethostname(), "pid": os.getpid()})
+    out({"hello": 1, "hostname": socket.gethostname(), "pid": os.getpid(), "created": created})
     for line in stdin:
         request = json.loads(line)
         try:

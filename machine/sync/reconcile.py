@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from machine.sync.errors import Changed, ConnectionLost, SyncError
+from machine.sync.errors import Changed, ConnectionLost, EmptySide, SyncError
 from machine.sync.index import Index, Record, Version
 from machine.sync.planner import GUEST, HOST, Op, OpKind, other, plan
 from machine.sync.sides import Side
 from machine.sync.tree import DIR, FILE, LINK, Entry
 
 Log = Callable[[str], None]
+EMPTIED_MIN = 10  # an empty side with this many synced paths is held, not mirrored
 
 
 @dataclass
@@ -76,6 +77,18 @@ class Reconciler:
 
     # -- looking ---------------------------------------------------------------------
 
+    def _check_emptied(self) -> None:
+        """Refuse to mirror a side that lost everything: its folder was missing (made
+        afresh), or is empty although many paths were synced. That is a wiped or
+        unmounted disk far more often than a user's choice."""
+        synced = len(self.index.records)
+        for side, obj in self.sides.items():
+            emptied = synced and not self.seen[side] and self.seen[other(side)]
+            if emptied and (obj.created or synced >= EMPTIED_MIN):
+                raise EmptySide(side, obj.root, synced, str(self.index.path))
+        for obj in self.sides.values():
+            obj.created = False  # a full pass has looked: from now on it is the share's
+
     def _candidates(self, paths: set[str]) -> dict[str, list[str]]:
         seen, index = self.seen, self.index
         gone_sizes: dict[str, set[object]] = {HOST: set(), GUEST: set()}
@@ -109,6 +122,8 @@ class Reconciler:
             obj.begin()
             self.seen[side] = obj.scan(scopes)
             self.versions[side] = {}
+        if scopes == [""]:
+            self._check_emptied()
         paths = set(self.seen[HOST]) | set(self.seen[GUEST])
         paths.update(self.index.under(scopes))
         for side, rels in self._candidates(paths).items():

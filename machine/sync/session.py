@@ -35,7 +35,7 @@ from watchdog.observers import Observer
 
 from machine.errors import MachineError
 from machine.sync import agent as agentmod
-from machine.sync.errors import ConnectionLost, SyncError
+from machine.sync.errors import ConnectionLost, EmptySide, SyncError
 from machine.sync.ignore import DEFAULT_PATTERNS, IgnoreRules
 from machine.sync.index import Index
 from machine.sync.planner import GUEST, HOST
@@ -128,7 +128,7 @@ class SyncSession:
     # -- the caller's side ---------------------------------------------------------------
 
     def start(self) -> None:
-        self.share.host_path.mkdir(parents=True, exist_ok=True)
+        self.host.begin()  # the watcher needs the folder; `created` tells a missing one
         observer = Observer()
         handler = _HostEvents(str(self.share.host_path), self.rules, self._host_changed)
         observer.schedule(handler, str(self.share.host_path), recursive=True)
@@ -165,6 +165,10 @@ class SyncSession:
         """Apply again, starting with a full pass: both sides may have changed."""
         with self._cond:
             self._paused = False
+            if self._state == "held":
+                self._state = "syncing"
+                if not self.index.path.exists():  # the user's way to say "fill it again"
+                    self.index.records.clear()
             self._full = True
             self._cond.notify_all()
 
@@ -174,7 +178,9 @@ class SyncSession:
                 tag=self.share.tag,
                 host_path=str(self.share.host_path),
                 guest_path=self.share.guest_path,
-                state="paused" if self._paused and self._state != "stopped" else self._state,
+                state="paused"
+                if self._paused and self._state not in ("stopped", "held")
+                else self._state,
                 paused=self._paused,
                 to_guest=sorted(self._pending[HOST]),
                 to_host=sorted(self._pending[GUEST]),
@@ -326,6 +332,16 @@ class SyncSession:
             self._pending = {HOST: set(), GUEST: set()}
             return sorted(scopes)
 
+    def _hold(self, e: EmptySide) -> None:
+        """Stop applying until the user acts (resume), as if paused, and say why."""
+        log.warning("sync %s: %s", self.share.tag, e)
+        with self._cond:
+            self._busy, self._paused = False, True
+            self._state = "held"
+            self._last_error = f"{e.message}\nhint: {e.hint}"
+            self._cond.notify_all()
+        self._publish(force=True)
+
     def _serve(self, reconciler: Reconciler) -> None:
         while True:
             scopes = self._next_scopes()
@@ -333,6 +349,9 @@ class SyncSession:
                 return
             try:
                 result = reconciler.run(scopes)
+            except EmptySide as e:
+                self._hold(e)
+                continue
             except BaseException:
                 with self._cond:
                     self._busy, self._full = False, True

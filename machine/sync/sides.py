@@ -38,6 +38,8 @@ T = TypeVar("T")
 class Side(Protocol):
     name: str
     hostname: str
+    root: str
+    created: bool  # the folder was missing when this side was opened, no full pass since
 
     @property
     def hashed(self) -> int: ...
@@ -76,6 +78,7 @@ class HostSide:
         self.rules = rules
         self.hostname = socket.gethostname().split(".")[0] or "host"
         self.hashed = 0
+        self.created = False
 
     def _guard(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -84,7 +87,9 @@ class HostSide:
             raise UnsafePath(self.name, e.rel, e.parent) from e
 
     def begin(self) -> None:
-        os.makedirs(self.root, exist_ok=True)
+        if not os.path.isdir(self.root):
+            os.makedirs(self.root)
+            self.created = True
 
     def alive(self) -> bool:
         return True
@@ -147,6 +152,7 @@ class GuestSide:
         self.agent = agent
         self.root = root
         self.hostname = agent.hostname.split(".")[0] or "guest"
+        self.created = agent.created
         self._dirs: set[str] = set()  # parents known to exist in this pass
 
     @property

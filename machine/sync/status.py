@@ -28,7 +28,7 @@ class SyncStatus:
     tag: str
     host_path: str
     guest_path: str
-    state: str  # starting | syncing | watching | paused | reconnecting | stopped
+    state: str  # starting | syncing | watching | paused | held | reconnecting | stopped
     paused: bool = False
     to_guest: list[str] = field(default_factory=list)  # changed on the host, not yet sent
     to_host: list[str] = field(default_factory=list)  # changed in the guest, not yet sent
@@ -94,6 +94,11 @@ def format_status(st: SyncStatus) -> str:
         lines.append(f"    guest->host: {_paths(st.to_host, st.n_to_host)}")
     if st.last_error and state in ("reconnecting", "starting"):
         lines.append(f"  connection: {st.last_error}")
+    if st.last_error and state == "held":
+        message, _, hint = st.last_error.partition("\nhint: ")
+        lines.append(f"  held: {message}")
+        if hint:
+            lines.append(f"    hint: {hint}")
     for path, why in sorted(st.errors.items()):
         message, _, hint = why.partition("\nhint: ")
         lines.append(f"  not synced: {path}: {message}")

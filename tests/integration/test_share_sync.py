@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from machine import ssh
-from machine.sync.session import SyncSession, SyncShare
+from machine.sync.session import SyncSession, SyncShare, running
 from machine.sync.status import STATE_DIR, sync_status
 from tests.sshd import run_sshd
 
@@ -319,3 +319,30 @@ def test_a_full_guest_disk_fails_clearly_and_loses_nothing(server: Server, tmp_p
     finally:
         session.stop()
         subprocess.run(["umount", str(guest)], check=True)
+
+
+def test_a_wiped_guest_folder_is_held_not_mirrored(server: Server, tmp_path: Path) -> None:
+    """A guest disk that comes back empty (recreated, not mounted) must not empty the host."""
+    host, guest = tmp_path / "host", tmp_path / "guest"
+    host.mkdir()
+    for i in range(5):
+        (host / f"f{i}").write_text(str(i))
+    with running(_session(server, tmp_path)):
+        pass
+    subprocess.run(["rm", "-rf", str(guest)], check=True)
+    session = _session(server, tmp_path)
+    session.start()
+    try:
+        eventually("held", lambda: session.status().state == "held")
+        assert "guest's folder" in session.status().last_error
+        eventually(
+            "held in the status file", lambda: "held: the guest's folder" in sync_status(tmp_path)
+        )
+        assert len(list(host.iterdir())) == 5
+        (tmp_path / STATE_DIR / "t.index.json").unlink()  # what the hint says to do
+        session.resume()
+        assert session.wait_idle(WAIT_S)
+        assert sorted(p.name for p in guest.iterdir()) == [f"f{i}" for i in range(5)]
+        assert session.status().state == "watching"
+    finally:
+        session.stop()

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import pytest
 
 from machine.sync import fsops
-from machine.sync.errors import Changed, UnsafePath
+from machine.sync.errors import Changed, EmptySide, UnsafePath
 from machine.sync.ignore import IgnoreRules
 from machine.sync.index import Index
-from machine.sync.reconcile import Reconciler, conflict_name, minimal_scopes
+from machine.sync.reconcile import EMPTIED_MIN, Reconciler, conflict_name, minimal_scopes
 from machine.sync.sides import HostSide
 
 T = TypeVar("T")
@@ -199,3 +199,40 @@ def test_conflict_names_keep_to_safe_characters(monkeypatch: pytest.MonkeyPatch)
     assert name == "dir/a.txt.conflict-my_laptop__-20260102-030405"
     taken = {name}
     assert conflict_name("dir/a.txt", "my laptop/é", taken.__contains__) == name + "-2"
+
+
+def test_an_emptied_side_is_held_not_mirrored(pair: Pair) -> None:
+    names = [f"f{i}" for i in range(EMPTIED_MIN)]
+    for name in names:
+        (pair.a / name).write_text(name)
+    pair.sync()
+    for name in names:
+        (pair.b / name).unlink()
+    with pytest.raises(EmptySide, match=r"guest's folder .* is empty") as e:
+        pair.sync()
+    assert "remove" in e.value.hint and str(pair.index.path) in e.value.hint
+    assert sorted(os.listdir(pair.a)) == names
+    (pair.b / "f0").write_text("f0")  # one file back: the other deletions are mirrored
+    pair.sync()
+    assert sorted(os.listdir(pair.a)) == ["f0"]
+
+
+def test_a_side_whose_folder_was_missing_is_held(pair: Pair, tmp_path: Path) -> None:
+    (pair.a / "only").write_text("1")
+    pair.sync()
+    os.unlink(pair.b / "only")
+    os.rmdir(pair.b)
+    guest = HostSide(str(pair.b), IgnoreRules())
+    guest.begin()  # the folder is made again, and marked so
+    pair.guest = guest
+    with pytest.raises(EmptySide):
+        pair.sync()
+    assert (pair.a / "only").exists()
+
+
+def test_emptying_a_small_share_by_hand_is_mirrored(pair: Pair) -> None:
+    (pair.a / "only").write_text("1")
+    pair.sync()
+    os.unlink(pair.a / "only")
+    pair.sync()
+    assert os.listdir(pair.b) == []
