@@ -75,8 +75,8 @@ class Signals:
 
 
 @pytest.fixture
-def model() -> ContainersModel:
-    m = ContainersModel()
+def model(qapp: object) -> ContainersModel:
+    m = ContainersModel()  # its state icons are pixmaps, which need the application
     m.tester = QAbstractItemModelTester(  # type: ignore[attr-defined]
         m, QAbstractItemModelTester.FailureReportingMode.Fatal
     )
@@ -171,3 +171,22 @@ def test_a_sorting_filtering_proxy_on_top_stays_consistent(model: ContainersMode
     model.remove(f"{999:064x}")
     names = {proxy.index(r, 0).data() for r in range(proxy.rowCount())}
     assert "c999" not in names and "c99" in names
+
+
+def test_through_the_pages_sorted_proxy_an_update_stays_one_signal(qtbot: object) -> None:
+    """The view sees the proxy: a status change that keeps the name order is one
+    dataChanged there too (no layoutChanged re-sorting 1,000 rows)."""
+    from app.gui.pages.containers import ContainersPage
+
+    page = ContainersPage()
+    page.model.reset(rows())
+    proxy_spy = Signals(page.proxy)  # type: ignore[arg-type]
+    page.model.upsert(row_from_summary(summary(501, state="exited")))
+    assert dict(proxy_spy.counts) == {"dataChanged": 1}
+    proxy_spy.clear()
+    page.model.set_stats({f"{i:064x}": (2.0, 8192) for i in range(N)})
+    assert proxy_spy.counts["layoutChanged"] == 0
+    # The proxy may split each source range where sorting interleaves it: still a few per
+    # parent (11 parents here), never one per row (1,000).
+    assert proxy_spy.counts["dataChanged"] <= 2 * (1 + 10)
+    page.shutdown()
