@@ -240,3 +240,15 @@ def test_empty_states_say_what_to_do(
     assert page.stack.currentWidget() is page.view
     gui_engine.docker("rm", "-f", cid)
     qtbot.waitUntil(lambda: page.stack.currentWidget() is page.empty, timeout=WAIT_MS)
+
+
+def test_enter_on_a_row_opens_its_logs(
+    qtbot: QtBot, page: ContainersPage, ctx: AppContext, gui_engine: EngineProcess
+) -> None:
+    cid = run(gui_engine, "--name", "enter", "busybox", *LOOP)
+    qtbot.waitUntil(lambda: state(page, cid) == "running", timeout=WAIT_MS)
+    page.select(cid)
+    page.view.setFocus()
+    with qtbot.waitSignal(ctx.logs_requested, timeout=WAIT_MS) as asked:
+        qtbot.keyClick(page.view, Qt.Key.Key_Return)
+    assert asked.args == [cid]

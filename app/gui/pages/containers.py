@@ -151,7 +151,7 @@ class ContainersPage(Page):
         layout.addWidget(self.stack, 1)
         self.view.selectionModel().selectionChanged.connect(self._update_actions)
         self.view.clicked.connect(self._clicked)
-        self.view.doubleClicked.connect(self._double_clicked)
+        self.view.activated.connect(self._activated)  # double-click, or Enter on a row
         self.view.customContextMenuRequested.connect(self._context_menu)
         for sig in (self.proxy.modelReset, self.proxy.rowsInserted, self.proxy.rowsRemoved):
             sig.connect(self._update_empty)
@@ -386,7 +386,7 @@ class ContainersPage(Page):
         if urls:
             self.open_url(urls[0])
 
-    def _double_clicked(self, proxy_index: QModelIndex) -> None:
+    def _activated(self, proxy_index: QModelIndex) -> None:
         row = self.proxy.data(proxy_index.siblingAtColumn(0), ROW_ROLE)
         if row is not None and proxy_index.column() != PORTS:
             self.ctx.open_logs(row.id)
