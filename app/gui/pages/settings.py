@@ -31,6 +31,7 @@ GLOBAL_SHORTCUTS = (
     ("Ctrl+1 … Ctrl+6", "Switch page"),
     ("Ctrl+F", "Filter the current page"),
     ("Ctrl+Q", "Quit Dockyard"),
+    ("Enter", "Containers: show the logs of the current row"),
 )
 
 
