@@ -119,6 +119,7 @@ def test_remove_refusal_is_shown_and_force_goes_through(
     page.remove_selected()
     qtbot.waitUntil(lambda: "Could not remove" in page.notice.text(), timeout=WAIT_MS)
     assert "must force" in page.notice.text()
+    qtbot.waitUntil(lambda: names(page) == {"busybox:latest"}, timeout=WAIT_MS)
 
     page.view.selectAll()
     page.ask_remove = lambda _: (True, True)

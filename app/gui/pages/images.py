@@ -7,13 +7,14 @@ default, or every image no container uses when asked, and says how much space it
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from urllib.parse import quote
 
 from PySide6.QtWidgets import QCheckBox, QMessageBox
 
-from app.engine_client import EngineClient
+from app.engine_client import EngineClient, NotFound
 from app.gui.models.container_row import human_bytes
 from app.gui.models.images import COLUMNS, ImageRow, image_rows
 from app.gui.pages.listing import ListPage, set_widths, shown_names
@@ -120,7 +121,8 @@ def _remove(client: EngineClient, refs: list[str], force: bool) -> list[str]:
     that went through, so the refresh shows what is left."""
     removed = []
     for ref in refs:
-        client.delete(f"/images/{quote(ref, safe='')}", {"force": force})
+        with contextlib.suppress(NotFound):  # gone already: what was asked
+            client.delete(f"/images/{quote(ref, safe='')}", {"force": force})
         removed.append(ref)
     return removed
 

@@ -4,10 +4,11 @@ create/destroy, which change the containers column."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import quote
 
-from app.engine_client import EngineClient
+from app.engine_client import EngineClient, NotFound
 from app.gui.models.networks import COLUMNS, NetworkRow, network_rows
 from app.gui.pages.listing import ListPage, set_widths, shown_names
 from app.gui.views.network_dialog import NetworkDialog
@@ -89,7 +90,8 @@ class NetworksPage(ListPage):
 def _remove(client: EngineClient, refs: list[tuple[str, str]]) -> list[str]:
     removed = []
     for ident, name in refs:
-        client.delete(f"/networks/{quote(ident, safe='')}")
+        with contextlib.suppress(NotFound):  # gone already: what was asked
+            client.delete(f"/networks/{quote(ident, safe='')}")
         removed.append(name)
     return removed
 

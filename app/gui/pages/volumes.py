@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from PySide6.QtWidgets import QCheckBox, QMessageBox
 
-from app.engine_client import EngineClient, EngineError
+from app.engine_client import EngineClient, EngineError, NotFound
 from app.gui.models.container_row import human_bytes
 from app.gui.models.volumes import COLUMNS, VolumeRow, volume_rows
 from app.gui.pages.listing import ListPage, set_widths, shown_names
@@ -95,7 +95,8 @@ class VolumesPage(ListPage):
 def _remove(client: EngineClient, names: list[str]) -> list[str]:
     removed = []
     for name in names:
-        client.delete(f"/volumes/{quote(name, safe='')}")
+        with contextlib.suppress(NotFound):  # gone already: what was asked
+            client.delete(f"/volumes/{quote(name, safe='')}")
         removed.append(name)
     return removed
 
