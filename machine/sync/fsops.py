@@ -166,8 +166,13 @@ def remove(root: str, rel: str, expect: ExpectKey) -> None:
         raise
 
 
-def rename(root: str, src: str, dst: str, expect: ExpectKey) -> None:
+def check_rename(root: str, src: str, dst: str, expect: ExpectKey) -> None:
+    """`src` holds `expect`, `dst` is free and its parents are directories."""
     parents(root, dst)
     check(root, src, expect)
     check(root, dst, None)
+
+
+def rename(root: str, src: str, dst: str, expect: ExpectKey) -> None:
+    check_rename(root, src, dst, expect)
     os.rename(tree.local(root, src), tree.local(root, dst))

@@ -7,7 +7,9 @@ python3, packed as a zip application (machine/sync/agentpack.py).
 
 Why an agent and not only SFTP: SFTP has no change notification, and hashing a guest file
 over SFTP would read all of it through the connection. The agent hashes in place and
-reports changes the moment inotify sees them; the bytes themselves still move over SFTP.
+reports changes the moment inotify sees them, and checks-then-changes a path (fsops) in
+one request, with no round trip between the check and the change. The bytes themselves,
+and renames, move over SFTP.
 
 Protocol, one JSON object per line:
     host -> agent, first line   {"root": "/guest/dir", "ignore": ["node_modules/", ...]}
@@ -19,9 +21,9 @@ Protocol, one JSON object per line:
                                 {"id": N, "digests": {rel: sha256 or null}}
                                 {"id": N, "free": bytes}   {"id": N, "error": "...", "errno": n}
     host -> agent, changes      {"id": N, "op": "parents" | "commit" | "discard" | "mkdir" |
-                                "symlink" | "remove" | "rename" | "sync", "path": rel,
-                                "expect": key, ...}: fsops, guarded by `expect`; the reply
-                                is {"id": N} or
+                                "symlink" | "remove" | "rename" | "check-rename" | "sync",
+                                "path": rel, "expect": key, ...}: fsops, guarded by
+                                `expect`; the reply is {"id": N} or
                                 {"entry": ...}, or {"changed": true}, {"unsafe": parent},
                                 {"short": true} (commit: the file's hash is not the one sent)
     agent -> host, any time     {"ev": [rel, ...]}  paths that changed ("" = rescan all)
@@ -153,6 +155,9 @@ def _change(root: str, op: str, req: dict[str, Any]) -> dict[str, Any] | None:
         return {}
     if op == "rename":
         fsops.rename(root, str(req["src"]), path, expect)
+        return {}
+    if op == "check-rename":
+        fsops.check_rename(root, str(req["src"]), path, expect)
         return {}
     return None
 

@@ -249,7 +249,11 @@ class GuestSide:
         self._dirs.discard(rel)
 
     def rename(self, src: str, dst: str, expect: Key) -> None:
-        self._call("rename", dst, src=src, expect=expect)
+        """Checked by the agent, done by SFTP: OpenSSH's rename never replaces a target,
+        and a source changed in between only moves, unchanged, to the new name (the next
+        pass sees its new lstat key there)."""
+        self._call("check-rename", dst, src=src, expect=expect)
+        self.sftp.rename(self._path(src), self._path(dst))
 
     def flush(self) -> None:
         self.agent.request("sync")
