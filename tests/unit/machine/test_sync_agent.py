@@ -17,6 +17,10 @@ import pytest
 
 from machine.sync import agentpack
 
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the guest agent runs in a Linux guest"
+)
+
 
 def test_the_agent_uses_only_the_standard_library() -> None:
     with zipfile.ZipFile(BytesIO(agentpack.build())) as zf:
