@@ -15,6 +15,7 @@ from pathlib import Path
 import paramiko
 
 from machine.backend import ShareSpec
+from machine.errors import ConfigError
 from machine.sync.ignore import DEFAULT_PATTERNS
 from machine.sync.session import SyncSession, SyncShare
 from machine.sync.status import STATE_DIR
@@ -25,6 +26,14 @@ MODE = "sync"
 def sync_shares(
     shares: Sequence[ShareSpec], ignore: Sequence[str] = DEFAULT_PATTERNS
 ) -> list[SyncShare]:
+    """Raises ConfigError for a read-only sync share: a guest-local copy can be written in
+    the guest, and the sync has no one-way mode yet, so it refuses rather than pretend."""
+    for s in shares:
+        if s.mode == MODE and s.readonly:
+            raise ConfigError(
+                f"shares: {s.host_path} is a read-only sync share, which is not supported",
+                "use mode 9p or virtiofs for a read-only share, or drop readonly",
+            )
     return [
         SyncShare(f"share{i}", Path(s.host_path), s.guest_path, list(ignore))
         for i, s in enumerate(shares)

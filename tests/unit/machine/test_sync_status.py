@@ -11,6 +11,7 @@ import pytest
 
 from app import cli
 from machine.backend import ShareSpec
+from machine.errors import ConfigError
 from machine.sync import shares
 from machine.sync.status import STATE_DIR, SyncStatus, format_status, sync_status
 
@@ -99,3 +100,11 @@ def test_a_machines_sync_shares_become_sessions(tmp_path: Path) -> None:
     )
     assert session.state_dir == tmp_path / STATE_DIR
     assert ".git/" in session.share.ignore
+
+
+def test_a_read_only_sync_share_is_refused(tmp_path: Path) -> None:
+    spec = ShareSpec(Path("/b"), "/b", "sync", readonly=True)
+    with pytest.raises(ConfigError, match="read-only sync share") as e:
+        shares.sessions(tmp_path, [spec], lambda: None)  # type: ignore[arg-type,return-value]
+    assert "9p or virtiofs" in e.value.hint
+    assert not (tmp_path / STATE_DIR).exists()
