@@ -32,6 +32,7 @@ class AppContext(QObject):
     logs_requested = Signal(str)  # container id: the logs view opens it
     page_requested = Signal(str)  # page title: the window switches to it
     host_changed = Signal(str)
+    machine_changed = Signal(object)  # a MachineController (app/gui/machine_control.py)
 
     def __init__(self, host: str | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -40,6 +41,7 @@ class AppContext(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(4)
         self.events = EventHub()
+        self.machine: object | None = None  # the controller the machine page offers, if any
         self._stream: EventStream | None = None
 
     def client(self, timeout: float = CALL_TIMEOUT_S) -> EngineClient:
@@ -89,6 +91,12 @@ class AppContext(QObject):
         self._stop_stream()
         self.host_changed.emit(host)
         self.start()
+
+    def set_machine(self, controller: object) -> None:
+        """The machine page offers its MachineController; the tray drives it from then on.
+        Kept here too, so a tray made after the page still finds it."""
+        self.machine = controller
+        self.machine_changed.emit(controller)
 
     def open_logs(self, container_id: str) -> None:
         self.logs_requested.emit(container_id)

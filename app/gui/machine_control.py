@@ -1,7 +1,8 @@
 """What the tray (and later the machine page) drive: a machine that starts and stops.
 
 `MachineController` is the hook: the machine page provides one over machine/'s backends
-(qemu, libvirt, native) and hands it to the tray with `Tray.set_machine(...)`. Until then,
+(qemu, libvirt, native) and offers it with `ctx.set_machine(controller)`; the tray follows
+it from then on (whichever of the two was made first). Until then,
 `EngineConnection` stands in: its state is whether the engine answers (the native engine is
 started by the user, so it cannot be started or stopped from here).
 """

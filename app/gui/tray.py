@@ -48,6 +48,9 @@ class Tray(QObject):
         ctx.events.connected.connect(self._load_running)
         ctx.events.container.connect(self.on_event)
         self._watch(self.machine)
+        ctx.machine_changed.connect(self._offered)
+        if ctx.machine is not None:
+            self._offered(ctx.machine)
         self._show_state()
         self.rebuild()
         if self.available:
@@ -58,6 +61,10 @@ class Tray(QObject):
         self.machine = machine
         self._watch(machine)
         self._show_state()
+
+    def _offered(self, controller: object) -> None:
+        if isinstance(controller, MachineController):
+            self.set_machine(controller)
 
     # -- the menu ----------------------------------------------------------------------
 

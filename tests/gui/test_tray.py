@@ -125,10 +125,12 @@ class FailingMachine(MachineController):
         self.start_failed.emit("stage boot: the kernel did not start (hint: rebuild the image)")
 
 
-def test_machine_controls_state_icon_and_start_failure(qtbot: QtBot, tray: Tray) -> None:
+def test_machine_controls_state_icon_and_start_failure(
+    qtbot: QtBot, tray: Tray, ctx: AppContext
+) -> None:
     start = tray.action("Start machine")
     assert start is not None and not start.isEnabled()  # the engine alone: nothing to start
-    tray.set_machine(FailingMachine())
+    ctx.set_machine(FailingMachine())  # what the machine page does
     tray.rebuild()  # what opening the menu does
     start = tray.action("Start machine")
     stop = tray.action("Stop machine")
