@@ -297,10 +297,14 @@ class SyncSession:
                 self._set_state("syncing")
                 delay = RETRY_MIN_S
                 self._serve(reconciler)
-            except (MachineError, ConnectionLost, OSError, EOFError, paramiko.SSHException) as e:
+            except Exception as e:  # never give up: a share must not die with its thread
                 if self._stopping:
                     break
-                log.info("sync %s: connection lost (%s), retrying", self.share.tag, e)
+                expected = (MachineError, ConnectionLost, OSError, EOFError, paramiko.SSHException)
+                if isinstance(e, expected):
+                    log.info("sync %s: connection lost (%s), retrying", self.share.tag, e)
+                else:
+                    log.exception("sync %s: unexpected failure, retrying", self.share.tag)
                 self._close()
                 self.index.save()
                 self._set_state("reconnecting", str(e) or type(e).__name__)
