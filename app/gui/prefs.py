@@ -7,3 +7,4 @@ THEME = "ui/theme"  # "system" (follow the OS), "light" or "dark"
 CLOSE_TO_TRAY = "ui/close_to_tray"  # closing the window keeps the app in the tray
 NOTIFY_EXITS = "ui/notify_exits"  # notify when a container exits with a non-zero code
 GEOMETRY = "ui/geometry"  # the main window's size and place
+MACHINE = "machine/name"  # the machine the machine page (and the tray) controls
