@@ -153,3 +153,19 @@ def test_prune_all_unused_shows_the_space_freed(
     qtbot.waitUntil(lambda: page.notice.text().startswith("Pruned"), timeout=WAIT_MS)
     assert "freed" in page.notice.text() and "· 0 B freed" not in page.notice.text()
     qtbot.waitUntil(lambda: not any("multilayer" in n for n in names(page)), timeout=WAIT_MS)
+
+
+def test_cancel_ends_the_pull_and_a_late_outcome_changes_nothing(
+    qtbot: QtBot, page: ImagesPage, registry_with_images: str
+) -> None:
+    dialog = page.open_pull(f"{registry_with_images}/multiarch")
+    qtbot.addWidget(dialog)
+    dialog.start_pull()
+    assert dialog.running and not dialog.pull_button.isEnabled()
+    dialog.cancel()
+    assert not dialog.running and dialog.pull_button.isEnabled()
+    assert dialog.status.text().endswith("cancelled")
+    assert dialog.stream is not None and dialog.stream.wait(WAIT_MS)
+    qtbot.wait(200)  # anything still queued from the stream arrives now
+    assert dialog.status.text().endswith("cancelled")
+    assert dialog.overall.value() < STEPS

@@ -8,6 +8,7 @@ progress bar, so it looks native on every platform.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QPainter
@@ -64,6 +65,7 @@ class PullDialog(QDialog):
         self.resize(640, 420)
         self._client = client
         self.stream: PullStream | None = None
+        self._busy = False
         self.model = PullModel()
         self.image_box = QLineEdit(image)
         self.image_box.setPlaceholderText("name[:tag], e.g. alpine:3.20 or registry:5000/app")
@@ -101,7 +103,9 @@ class PullDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self.stream is not None and self.stream.isRunning()
+        """A pull is under way: true from Pull until its outcome is shown (not merely until
+        its thread ends: the last messages may still be queued for this thread then)."""
+        return self._busy
 
     def start_pull(self) -> None:
         image = self.image_box.text().strip()
@@ -109,6 +113,7 @@ class PullDialog(QDialog):
             if not image:
                 self.status.setText("Type an image name first, e.g. alpine:3.20.")
             return
+        self._busy = True
         self.model.clear()
         self.overall.setValue(0)
         self.status.setText(f"Pulling {image}…")
@@ -116,7 +121,6 @@ class PullDialog(QDialog):
         self.image_box.setEnabled(False)
         self.close_button.setText("Cancel")
         stream = PullStream(self._client, image)
-        stream.message.connect(self.model.apply)
         stream.message.connect(self._on_message)
         # Bound methods of objects in the GUI thread, so Qt queues each delivery here.
         stream.succeeded.connect(self._on_succeeded)
@@ -125,11 +129,16 @@ class PullDialog(QDialog):
         stream.start()
 
     def cancel(self) -> None:
-        if self.stream is not None and self.stream.isRunning():
+        if self.stream is None or not self._busy:
+            return
+        if self.stream.isRunning():
             self.stream.stop()
-            self._finished(self.stream.image, False, "cancelled")
+        self._finished(self.stream.image, False, "cancelled")
 
-    def _on_message(self, message: dict[str, object]) -> None:
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if not self._busy:
+            return  # cancelled: what was still queued is not shown
+        self.model.apply(message)
         if "progressDetail" not in message and message.get("status"):
             self.status.setText(str(message["status"]))
 
@@ -145,6 +154,9 @@ class PullDialog(QDialog):
         self.overall.setValue(round(self.model.overall() * STEPS))
 
     def _finished(self, image: str, ok: bool, text: str) -> None:
+        if not self._busy:
+            return  # already cancelled: a late outcome changes nothing
+        self._busy = False
         self.pull_button.setEnabled(True)
         self.image_box.setEnabled(True)
         self.close_button.setText("Close")
