@@ -102,6 +102,7 @@ class EngineClient:
         body: Any = None,
         timeout: float | None = -1.0,
         upload: tuple[IO[bytes], int, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         url = API_PREFIX + path + ("?" + urlencode(query) if query else "")
@@ -110,6 +111,7 @@ class EngineClient:
         if upload is not None:  # (file, its size, content type): a body sent as it is read
             payload = upload[0]
             headers = {"Content-Type": upload[2], "Content-Length": str(upload[1])}
+        headers.update(extra_headers or {})
         conn = self._connection(self.timeout if timeout == -1.0 else timeout)
         try:
             conn.request(method, url, body=payload, headers=headers)
@@ -162,12 +164,22 @@ class EngineClient:
             conn.close()
 
     def build(
-        self, context: IO[bytes], size: int, params: Mapping[str, Any]
+        self,
+        context: IO[bytes],
+        size: int,
+        params: Mapping[str, Any],
+        registry_config: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """POST /build with a context tar; the progress messages as they come (an `error`
-        message is yielded like any other: the caller shows the step's output first)."""
+        message is yielded like any other: the caller shows the step's output first).
+        `registry_config` is the X-Registry-Config header: logins for pulling FROM images."""
         conn, resp = self._open(
-            "POST", "/build", params, timeout=None, upload=(context, size, "application/x-tar")
+            "POST",
+            "/build",
+            params,
+            timeout=None,
+            upload=(context, size, "application/x-tar"),
+            extra_headers={"X-Registry-Config": registry_config} if registry_config else None,
         )
         try:
             yield from _json_lines(iter(lambda: resp.read1(65536), b""))

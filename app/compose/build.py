@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app import buildcontext
+from app import buildcontext, registryauth
 from app.compose.errors import ComposeError
 from app.compose.model import Project
 from app.compose.output import Printer
@@ -117,7 +117,8 @@ def _stream(
 ) -> str:
     """Print the build's messages with the service's name; the ID from the `aux` message."""
     image_id = ""
-    for msg in client.build(context.tar, context.size, params):
+    header = registryauth.registry_config_header()
+    for msg in client.build(context.tar, context.size, params, header):
         if msg.get("error") or msg.get("errorDetail"):
             detail = msg.get("errorDetail") or {}
             raise EngineError(500, str(msg.get("error") or detail.get("message")))

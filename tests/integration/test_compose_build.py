@@ -19,6 +19,7 @@ import pytest
 
 from tests.engine_process import EngineProcess, wait_for
 from tests.integration.test_build import load_busybox
+from tests.registry import LocalRegistry, push_oci_layout
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +127,8 @@ def test_up_builds_then_build_hits_the_cache_then_up_build_rebuilds(project: Pro
     assert again.stderr.count(" ---> Using cache") == 4  # every step but the two FROMs
     assert "tool" not in again.stderr  # nothing to build for an image-only service
     assert project.image_id(image) == first
+    kept = project.run("up", "-d")  # the image is there: no build without --build
+    assert "Building" not in kept.stderr
 
     project.write("web/msg.txt", "second\n")
     rebuilt = project.run("up", "-d", "--build")
@@ -171,3 +174,27 @@ def test_unknown_service_and_bad_dockerignore_are_refused(project: Project) -> N
     assert res.returncode != 0 and "no such service: nosuch" in res.stderr
     res = project.run("build", check=False)
     assert res.returncode != 0 and ".dockerignore line 1: syntax error in pattern" in res.stderr
+
+
+def test_a_private_base_is_pulled_with_the_docker_login(
+    project: Project, test_images: Path, auth_registry: LocalRegistry
+) -> None:
+    """The logins `docker login` stored go with the build (X-Registry-Config), as the CLI's."""
+    push_oci_layout(test_images / "busybox", auth_registry, "private/base:1")
+    base = f"{auth_registry.host}/private/base:1"
+    project.write("compose.yaml", "services:\n  app:\n    build: ./app\n")
+    project.write("app/Dockerfile", f"FROM {base}\nRUN echo built > /ok\n")
+    config = project.eng.config_dir / "config.json"
+    try:
+        denied = project.run("build", check=False)
+        assert denied.returncode != 0 and "authentication required" in denied.stderr
+        project.eng.docker(
+            "login", "-u", "tester", "--password-stdin", auth_registry.host, input="s3cret-pass\n"
+        )
+        res = project.run("build")
+        assert "Pulling from private/base" in res.stderr
+        out = project.eng.docker("run", "--rm", f"{project.name}-app", "cat", "/ok").stdout
+        assert out == "built\n"
+    finally:
+        config.unlink(missing_ok=True)
+        project.eng.docker("rmi", "-f", base, f"{project.name}-app", check=False)
