@@ -399,13 +399,18 @@ class QemuBackend:
         self.path(filenames.FORWARD_PID).write_text(f"{proc.pid}\n")
 
     def _wait_engine(self, clock: stages.StageClock) -> None:
-        """The guest's `engine` line first (free to watch), then /_ping through the socket
-        (each try costs an SSH channel in a guest still busy starting)."""
-        self._wait_serial(clock, "engine", lambda text: self._seen(text, "engine"))
+        """/_ping through the forwarded socket: at once when the guest prints its `engine`
+        line (free to watch), else once a second (each try costs an SSH channel in a guest
+        still busy starting; a guest that never prints the line still gets through)."""
         deadline = clock.deadline("engine")
+        serial = self.path(filenames.SERIAL_LOG)
+        last_ping = 0.0
         while time.monotonic() < deadline:
-            if ping(self.socket_path()):
-                return
+            announced = self._seen(serial.read_text(errors="replace"), "engine")
+            if announced or time.monotonic() - last_ping >= 1.0:
+                last_ping = time.monotonic()
+                if ping(self.socket_path()):
+                    return
             self._check_guest("engine")
             if self._forwarder is not None and self._forwarder.poll() is not None:
                 raise StageFailed(
