@@ -163,7 +163,7 @@ def test_100k_lines_keep_the_event_loop_ticking(
     total = 100_000
     cid = run_detached(gui_engine, f"{GATED}; seq 1 {total}; sleep 600")
     panel = open_panel(qtbot, ctx, cid)
-    qtbot.waitUntil(lambda: panel.state == "following", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.state == "streaming", timeout=WAIT_MS)
     gui_engine.docker("exec", cid, "touch", "/go")
     qtbot.waitUntil(lambda: panel.model.rowCount() >= 1, timeout=WAIT_MS)
     gap, duty = ticking(qtbot, lambda: panel.model.rowCount() >= total, 60_000)

@@ -80,7 +80,7 @@ def is_dark(palette: QPalette) -> bool:
 def line_width(metrics: QFontMetrics, chars: int, timestamps: bool) -> int:
     """Pixels for a line of `chars` characters, with room for a timestamp when shown."""
     chars += TIMESTAMP_CHARS + 1 if timestamps else 0
-    return PAD * 2 + MARK_WIDTH + metrics.horizontalAdvance("M") * max(chars, 1)
+    return PAD * 2 + MARK_WIDTH + metrics.horizontalAdvance("M" * max(chars, 1))
 
 
 def _fields(index: Index) -> tuple[int, str, str, tuple[ansi.Span, ...]]:
@@ -128,10 +128,17 @@ class LogDelegate(QStyledItemDelegate):
         metrics = self._metrics(font)
         x = rect.left() + MARK_WIDTH + PAD
         baseline = rect.top() + 1 + metrics.ascent()
-        if self.timestamps and stamp:
-            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        if self.timestamps:
+            muted = (
+                QPalette.ColorRole.HighlightedText
+                if selected
+                else QPalette.ColorRole.PlaceholderText
+            )
+            painter.setPen(palette.color(muted))
             painter.drawText(x, baseline, stamp)
-            x += metrics.horizontalAdvance(stamp + " ")
+            # a fixed column: the engine drops trailing zeros of the fraction, so the text
+            # after a timestamp would otherwise not line up
+            x += metrics.horizontalAdvance("0" * (TIMESTAMP_CHARS + 1))
         self._paint_hits(painter, rect, x, metrics, text, index.row() == self.current_row)
         default = palette.color(
             QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text

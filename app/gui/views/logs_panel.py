@@ -88,7 +88,7 @@ class LogsPanel(QWidget):
         self._build()
         self.view.followingChanged.connect(self._follow_button.setHidden)
         self.model.rowsInserted.connect(self._update_status)
-        self.state = "connecting"  # then "following", "ended" or "error: ..."
+        self.state = "connecting"  # then "streaming", "ended" or "error: ..."
         self._update_status()
 
     # -- layout --------------------------------------------------------------------------
@@ -195,7 +195,7 @@ class LogsPanel(QWidget):
 
     def _on_opened(self, name: str) -> None:
         self.name = name
-        self.state = "following"
+        self.state = "streaming"
         self._update_status()
 
     def _on_failed(self, message: str) -> None:
