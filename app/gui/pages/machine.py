@@ -19,6 +19,7 @@ from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -54,6 +55,7 @@ ERROR_STYLE = (
     "background: rgba(208, 69, 59, 0.12); border: 1px solid rgba(208, 69, 59, 0.6);"
     " border-radius: 6px; padding: 8px 10px;"
 )
+MIB = 1024 * 1024
 LOG_LINES = 5000  # the log view keeps this many lines (the file keeps everything)
 STATE_TEXT = {
     "running": "Running",
@@ -111,8 +113,13 @@ class MachinePage(Page):
         self.error.hide()
         self.timeline = StageTimeline()
         self.timeline_title = QGroupBox("Last start")
-        self.cpu = Sparkline("CPU (containers)", lambda v: f"{v:.0f}%", "#2f6fd6")
-        self.memory = Sparkline("Memory (containers)", human_bytes, "#8a4fd6")
+        self.details = QGroupBox("Details")
+        self.facts = {
+            k: QLabel("—")
+            for k in ("Backend", "Resources", "Shared folders", "Engine", "Docker CLI", "Log")
+        }
+        self.cpu = Sparkline("CPU, all containers", lambda v: f"{v:.0f}%", "#2f6fd6", 10.0)
+        self.memory = Sparkline("Memory, all containers", human_bytes, "#8a4fd6", 16 * MIB, MIB)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
@@ -189,14 +196,24 @@ class MachinePage(Page):
         box = QVBoxLayout(self.timeline_title)
         box.addWidget(self.timeline)
         box.addStretch(1)
-        graphs = QGridLayout()
-        graphs.addWidget(self.cpu, 0, 0)
-        graphs.addWidget(self.memory, 1, 0)
+        facts = QFormLayout(self.details)
+        facts.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        for label, value in self.facts.items():
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            facts.addRow(label, value)
         page = QWidget()
-        row = QHBoxLayout(page)
-        row.setContentsMargins(0, 10, 0, 0)
-        row.addWidget(self.timeline_title, 3)
-        row.addLayout(graphs, 2)
+        grid = QGridLayout(page)
+        grid.setContentsMargins(0, 10, 0, 0)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(12)
+        grid.addWidget(self.timeline_title, 0, 0)
+        grid.addWidget(self.details, 0, 1)
+        grid.addWidget(self.cpu, 1, 0)
+        grid.addWidget(self.memory, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setRowStretch(1, 1)
         return page
 
     def _log_tab(self) -> QWidget:
@@ -387,6 +404,7 @@ class MachinePage(Page):
             shown = "Start failed"
         self.state_label.setText(f"<b>{html.escape(shown)}</b>")
         self.summary.setText(self._summary())
+        self._fill_facts()
         on_other = self._ctx is not None and snap is not None and self.ctx.host != snap.endpoint
         self.use_engine.setVisible(bool(running and on_other and snap and snap.endpoint))
 
@@ -407,6 +425,34 @@ class MachinePage(Page):
         if snap.detail:
             parts.append(snap.detail.splitlines()[0])
         return "  ·  ".join(parts)
+
+    def _fill_facts(self) -> None:
+        snap = self.snap
+        cfg = snap.config if snap is not None else None
+        if snap is None or cfg is None:
+            return
+        native = cfg.backend == "native"
+        backend = {
+            "native": "native: the engine runs on this computer",
+            "qemu": "qemu: a Linux VM",
+            "libvirt": "libvirt: a Linux VM",
+        }
+        sizes = (
+            f"{cfg.cpus} CPUs, {config.format_mib(cfg.memory_mib)} memory, {cfg.disk_gib} GiB disk"
+        )
+        values = {
+            "Backend": backend.get(cfg.backend, cfg.backend)
+            + (f" ({snap.accel})" if snap.accel else ""),
+            "Resources": "this computer's own" if native else sizes,
+            "Shared folders": "this computer's own"
+            if native
+            else (", ".join(s.guest_path for s in cfg.shares) or "none"),
+            "Engine": snap.endpoint or "—",
+            "Docker CLI": "docker context use dockyard",
+            "Log": str(machine_jobs.log_file(snap) or "—"),
+        }
+        for key, text in values.items():
+            self.facts[key].setText(text)
 
     def _follow_snapshot(self) -> None:
         snap = self.snap

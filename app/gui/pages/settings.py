@@ -7,6 +7,7 @@ not trigger a reconnect on every keystroke.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -110,6 +111,13 @@ def _shortcut_table() -> QTableWidget:
     table.verticalHeader().hide()
     table.horizontalHeader().setStretchLastSection(True)
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setShowGrid(False)
+    table.setAlternatingRowColors(True)
+    table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+    table.horizontalHeader().setDefaultAlignment(
+        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+    )
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 10)
     table.setColumnWidth(0, 160)
     for i, (keys, what) in enumerate(rows):
         table.setItem(i, 0, QTableWidgetItem(keys))

@@ -2,13 +2,16 @@
 
 Why painted by hand: two lines over a few minutes need no QtCharts (not in
 PySide6-Essentials, and heavy to load); a widget that keeps the last POINTS values and draws
-one path costs nothing while the page is hidden. The scale is the given capacity (100% per
-CPU, the machine's memory) so a graph does not jump as its values move, or the largest value
-seen when no capacity is known.
+one path costs nothing while the page is hidden. The scale follows the largest value shown
+(rounded up to 1, 2 or 5 times a power of ten, never below `floor`), so a container using 2%
+of 8 CPUs still draws a line one can read; the capacity is written in the corner instead.
+Until POINTS values are in, the line spans at least MIN_SPAN of them, so a fresh graph is
+not a dot at its right edge.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -17,11 +20,30 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QP
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 POINTS = 90  # 3 minutes at one value per 2 s
+MIN_SPAN = 20
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is >= value (value > 0)."""
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * magnitude >= value:
+            return float(step * magnitude)
+    return float(10 * magnitude)
 
 
 class Sparkline(QWidget):
-    def __init__(self, title: str, fmt: Callable[[float], str], color: str = "#2f6fd6") -> None:
+    def __init__(
+        self,
+        title: str,
+        fmt: Callable[[float], str],
+        color: str = "#2f6fd6",
+        floor: float = 1.0,
+        unit: float = 1.0,
+    ) -> None:
         super().__init__()
+        self.floor = floor  # the least the scale shows (10% CPU, 16 MiB), so noise stays low
+        self.unit = unit  # the scale is a round number of these (MiB for memory)
         self.title = title
         self.fmt = fmt
         self.color = QColor(color)
@@ -49,8 +71,8 @@ class Sparkline(QWidget):
         self.update()
 
     def scale(self) -> float:
-        top = max(self.values, default=0.0)
-        return max(self.capacity or 0.0, top, 1e-9)
+        top = max(max(self.values, default=0.0) * 1.15, self.floor)
+        return nice_ceiling(top / self.unit) * self.unit
 
     def paintEvent(self, _event: QPaintEvent) -> None:
         p = QPainter(self)
@@ -93,14 +115,23 @@ class Sparkline(QWidget):
     def _grid(self, p: QPainter, plot: QRectF, pal: QPalette) -> None:
         grid = QColor(pal.color(QPalette.ColorRole.Mid))
         grid.setAlpha(90)
-        p.setPen(QPen(grid, 1, Qt.PenStyle.DotLine))
+        muted = pal.color(QPalette.ColorRole.PlaceholderText)
+        top = self.scale()
+        small = QFont(p.font())
+        small.setPointSizeF(small.pointSizeF() * 0.85)
+        p.setFont(small)
         for frac in (0.0, 0.5, 1.0):
             y = plot.top() + plot.height() * frac
+            p.setPen(QPen(grid, 1, Qt.PenStyle.DotLine))
             p.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+            if frac < 1.0 and self.values:
+                p.setPen(muted)
+                label = QRectF(plot.left(), y + 1, plot.width(), 14)
+                p.drawText(label, Qt.AlignmentFlag.AlignRight, self.fmt(top * (1 - frac)))
 
     def _line(self, p: QPainter, plot: QRectF) -> None:
         top = self.scale()
-        step = plot.width() / (POINTS - 1)
+        step = plot.width() / (max(len(self.values), MIN_SPAN) - 1)
         x0 = plot.right() - step * (len(self.values) - 1)
         points = [
             QPointF(x0 + i * step, plot.bottom() - plot.height() * min(v / top, 1.0))
