@@ -82,6 +82,26 @@ def test_logs_appear_and_following_brings_new_lines(
     panel.stop()
 
 
+def test_a_tty_container_logs_as_one_stream(
+    qtbot: QtBot, ctx: AppContext, gui_engine: EngineProcess
+) -> None:
+    cid = gui_engine.docker(
+        "run",
+        "-d",
+        "-t",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one; printf '\\033[34mtwo\\033[0m\\n'; sleep 600",
+    ).stdout.strip()
+    panel = open_panel(qtbot, ctx, cid)
+    qtbot.waitUntil(lambda: panel.model.rowCount() >= 2, timeout=WAIT_MS)
+    assert texts(panel) == ["one", "two"]  # CR LF from the terminal: no stray CR
+    assert panel.model.entry(1).line.spans == ((0, 3, 4, False),)
+    assert {panel.model.entry(r).stream for r in range(2)} == {STDOUT}
+    panel.stop()
+
+
 def test_log_windows_open_once_per_container(
     qtbot: QtBot, ctx: AppContext, gui_engine: EngineProcess
 ) -> None:
