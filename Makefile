@@ -12,7 +12,7 @@ SOCK     := $(RUN_DIR)/docker.sock
 PYTEST_ARGS ?=
 BENCH_N  ?= 100
 
-.PHONY: help deps images run desktop test lint typecheck unit integration bench clean
+.PHONY: help deps images run desktop screenshots test lint typecheck unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,11 +26,14 @@ images: ## build the test images (OCI layouts) and, if missing, the debian guest
 	@test -f $(VMIMAGE)/manifest.json || python3 -m vmimage build --recipe debian --out $(VMIMAGE)
 	@echo "guest image: $(VMIMAGE)"
 
-run: deps images ## start a local registry with the test images, then the engine in the foreground
+run: deps images ## registry with the test images, the engine, the desktop app (no display: a screenshot in screenshots/; RUN_ONCE=1 exits after it)
 	@$(PY) scripts/dev_run.py --root $(ROOT_DIR) --socket $(SOCK) --images $(IMAGES)
 
 desktop: deps ## the desktop app (dockyard-desktop) on the `make run` engine, or on DOCKER_HOST
 	@$(VENV)/bin/dockyard-desktop --host "$${DOCKER_HOST:-unix://$(SOCK)}"
+
+screenshots: deps ## every page of the desktop app under Xvfb against a populated engine, into docs/screenshots/
+	@$(PY) scripts/screenshots.py --out docs/screenshots
 
 lint: deps ## ruff check + ruff format --check
 	@$(VENV)/bin/ruff check .

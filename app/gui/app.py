@@ -35,6 +35,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         metavar="PNG",
         help="save a screenshot of the window once it has loaded, then quit",
     )
+    p.add_argument(
+        "--stay",
+        action="store_true",
+        help="with --screenshot: keep running after saving it (make run without a display)",
+    )
     return p.parse_args(list(argv))
 
 
@@ -69,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     ctx.start()
     if args.screenshot:
-        shoot_when_loaded(app, ctx, window, args.screenshot)
+        shoot_when_loaded(app, ctx, window, args.screenshot, quit_after=not args.stay)
     signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the launching terminal
     wake = QTimer(interval=500)  # lets Python see that signal while Qt waits in C++
     wake.timeout.connect(lambda: None)
@@ -82,13 +87,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.close()
 
 
-def shoot_when_loaded(app: QApplication, ctx: AppContext, window: MainWindow, path: str) -> None:
+def shoot_when_loaded(
+    app: QApplication, ctx: AppContext, window: MainWindow, path: str, quit_after: bool = True
+) -> None:
     """Save the window once the engine answered and the pages had a moment to fill in (or
-    after SHOT_FALLBACK_MS, showing the banner, if it never answers), then quit."""
+    after SHOT_FALLBACK_MS, showing the banner, if it never answers), then quit unless told
+    to stay; only the first of the two saves."""
+    taken = False
 
     def shoot() -> None:
+        nonlocal taken
+        if taken:
+            return
+        taken = True
         window.grab().save(path)
-        app.quit()
+        print(f"screenshot saved to {path}", flush=True)
+        if quit_after:
+            app.quit()
 
     ctx.events.connected.connect(lambda: QTimer.singleShot(SHOT_SETTLE_MS, shoot))
     QTimer.singleShot(SHOT_FALLBACK_MS, shoot)
