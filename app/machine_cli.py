@@ -51,9 +51,13 @@ def add_parser(subparsers: Any) -> None:
     _name(v)
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
-    v = verbs.add_parser("ssh", help="a shell in the machine, or run a command there")
-    _name(v)
-    v.add_argument("command", nargs=argparse.REMAINDER, help="command to run (after --)")
+    v = verbs.add_parser(
+        "ssh",
+        help="a shell in the machine, or run a command there",
+        usage="dockyard machine ssh [NAME] [-- COMMAND...]",
+    )
+    # One REMAINDER for both: argparse would hand the word after `--` to an optional NAME.
+    v.add_argument("words", nargs=argparse.REMAINDER, help="[NAME] [-- COMMAND...]")
 
     v = verbs.add_parser("logs", help="the machine's console (VM) or engine (native) log")
     _name(v)
@@ -99,6 +103,8 @@ def _create_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, _client_host: str | None) -> int:
     host = paths.Host.current()
     verb = args.verb
+    if verb == "ssh":
+        args.name, args.command = ssh_words(args.words)
     if verb == "ls":
         return _ls(host)
     if verb == "create":
@@ -117,8 +123,7 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
     if verb == "status":
         return _status(cfg, backend, args.json)
     if verb == "ssh":
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        return backend.ssh(command)
+        return backend.ssh(args.command)
     if verb == "logs":
         return _logs(backend, args.follow)
     if verb == "rm":
@@ -127,6 +132,14 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
         print(sync_status(paths.local(paths.machine_dir(host, cfg.name))))
         return 0
     raise ConfigError(f"unknown machine command {verb!r}")
+
+
+def ssh_words(words: list[str]) -> tuple[str, list[str]]:
+    """(machine name, command) from `[NAME] [-- COMMAND...]`; `NAME COMMAND...` works too."""
+    if words[:1] == ["--"]:
+        return DEFAULT_NAME, words[1:]
+    name, rest = (words[0], words[1:]) if words else (DEFAULT_NAME, [])
+    return name, rest[1:] if rest[:1] == ["--"] else rest
 
 
 def _backend(host: paths.Host, cfg: config.MachineConfig) -> Backend:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from app import cli, machine_cli
 
 needs_native = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0,
@@ -53,9 +53,22 @@ def test_name_defaults_to_default(verb: str) -> None:
     assert args.name == "default"
 
 
-def test_ssh_takes_a_command_after_dashes() -> None:
-    args = cli.parser().parse_args(["machine", "ssh", "m", "--", "uname", "-a"])
-    assert args.command == ["uname", "-a"]
+@pytest.mark.parametrize(
+    ("argv", "name", "command"),
+    [
+        ([], "default", []),
+        (["m"], "m", []),
+        (["--", "uname", "-a"], "default", ["uname", "-a"]),
+        (["m", "--", "uname", "-a"], "m", ["uname", "-a"]),
+        (["m", "uname", "-a"], "m", ["uname", "-a"]),
+        (["--", "ls", "--", "x"], "default", ["ls", "--", "x"]),
+    ],
+)
+def test_ssh_takes_an_optional_name_and_a_command(
+    argv: list[str], name: str, command: list[str]
+) -> None:
+    args = cli.parser().parse_args(["machine", "ssh", *argv])
+    assert machine_cli.ssh_words(args.words) == (name, command)
 
 
 def test_unknown_backend_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
