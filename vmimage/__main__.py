@@ -21,6 +21,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     b.add_argument("--out", type=Path, required=True, help="image directory to write")
     b.add_argument("--cache", type=Path, help="download cache (default .cache/vmimage/downloads)")
     b.add_argument("--compression", default="none", choices=["gzip", "zstd", "none"])
+    b.add_argument("--format", default="erofs", choices=list(build.FORMATS))
+    b.add_argument(
+        "--engine",
+        default="head",
+        choices=["head", "worktree"],
+        help="bundle the committed engine/ (default) or the working tree's",
+    )
     return p.parse_args(argv)
 
 
@@ -34,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         cache=args.cache or build.default_cache(repo),
         epoch=build.source_date_epoch(),
         compression=args.compression,
+        format=args.format,
+        engine_source=args.engine,
     )
     try:
         hashes = build.build(opts)

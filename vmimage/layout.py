@@ -12,29 +12,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vmimage import elfdeps, kernel
+from vmimage import elfdeps, enginesrc, kernel
 from vmimage.recipes.base import REQUIRED_PROGRAMS, RecipeOutput
 
 REPO = Path(__file__).resolve().parent.parent
 GUEST = Path(__file__).resolve().parent / "guest"
 
-# Needed before the seed, network and data stages (virtio transports, disks, fw_cfg, ext4,
-# the power button). Whatever of these a kernel builds in is skipped.
-EARLY_MODULES = (
-    "virtio_mmio",
-    "virtio_pci",
-    "virtio_blk",
-    "virtio_net",
-    "virtio_console",
-    "virtio_rng",
-    "qemu_fw_cfg",
-    "ext4",
-    "crc32c_generic",
-    "button",
-    "evdev",
-)
-# Loaded in the background while sshd starts; the engine waits for them.
-# Shares (9p, virtiofs), container rootfs (overlay), bridge networking and nftables NAT.
+# Loaded first, before anything else runs: virtio transports, network, disks, fw_cfg (seed).
+EARLY_MODULES = ("virtio_mmio", "virtio_pci", "virtio_net", "virtio_blk", "qemu_fw_cfg")
+# Then in the background while the seed, network and sshd stages run; the data stage
+# waits for these. (crc32c first: ext4 and libcrc32c ask the crypto API for it.)
+DISK_MODULES = ("crc32c_generic", "ext4")
+# Then the rest, also in the background; the engine waits for them. Shares (9p,
+# virtiofs), container rootfs (overlay), bridge networking and nftables NAT, the power
+# button, console and entropy. Names a kernel lacks are skipped.
 LATE_MODULES = (
     "9pnet_virtio",
     "9p",
@@ -53,6 +44,10 @@ LATE_MODULES = (
     "nft_reject_inet",
     "nft_compat",
     "nf_conntrack_netlink",
+    "button",
+    "evdev",
+    "virtio_console",
+    "virtio_rng",
 )
 
 # Trimmed from every guest: documentation, locales, and stdlib parts the engine never imports.
@@ -161,8 +156,14 @@ class LayoutError(RuntimeError):
     """The recipe's tree lacks something the shared guest needs."""
 
 
-def apply(out: RecipeOutput, boot_modules: tuple[str, ...] = ()) -> list[str]:
-    """Turn the recipe's tree into the guest tree; returns the module load order."""
+def apply(
+    out: RecipeOutput, engine: dict[str, bytes], preloaded: tuple[str, ...] = ()
+) -> list[str]:
+    """Turn the recipe's tree into the guest tree; returns the module load order.
+
+    `preloaded` modules are loaded before the root's init runs (by an erofs
+    image's stage 1) and so are left out of the root's load lists.
+    """
     root = out.rootfs
     missing = [p for p in REQUIRED_PROGRAMS if not (root / p).exists()]
     if missing:
@@ -171,8 +172,8 @@ def apply(out: RecipeOutput, boot_modules: tuple[str, ...] = ()) -> list[str]:
     busybox_links(root)
     config_files(root)
     guest_files(root)
-    bundle_engine(root, out.python_version)
-    order = install_modules(out, root, boot_modules)
+    bundle_engine(root, out.python_version, engine)
+    order = install_modules(out, root, preloaded)
     lacks = elfdeps.missing_libraries(root)
     if lacks:
         listed = "; ".join(f"{f} needs {', '.join(libs)}" for f, libs in sorted(lacks.items()))
@@ -254,29 +255,21 @@ def config_files(root: Path) -> None:
 
 
 def guest_files(root: Path) -> None:
+    """guest/*.sh and *.py into /usr/lib/dockyard (stage1.sh goes to the stage-1 cpio)."""
     dest = root / "usr/lib/dockyard"
     dest.mkdir(parents=True, exist_ok=True)
-    for name, mode in (
-        ("boot.sh", 0o755),
-        ("shutdown.sh", 0o755),
-        ("seed.py", 0o644),
-        ("ping.py", 0o644),
-    ):
-        shutil.copyfile(GUEST / name, dest / name)
-        (dest / name).chmod(mode)
+    for src in sorted([*GUEST.glob("*.sh"), *GUEST.glob("*.py")]):
+        if src.name != "stage1.sh":
+            shutil.copyfile(src, dest / src.name)
+            (dest / src.name).chmod(0o755 if src.suffix == ".sh" else 0o644)
 
 
-def bundle_engine(root: Path, pyver: str) -> None:
-    """engine/ (sources only) into /opt/dockyard, and bytecode for it and the stdlib."""
-    dest = root / "opt/dockyard/engine"
-    shutil.copytree(REPO / "engine", dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    # engine/build imports the .dockerignore rules it shares with the app's context packer.
-    shared = root / "opt/dockyard/patternmatcher"
-    shutil.copytree(
-        REPO / "patternmatcher", shared, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+def bundle_engine(root: Path, pyver: str, engine: dict[str, bytes]) -> None:
+    """engine/ sources into /opt/dockyard, and bytecode for them and the stdlib."""
+    dest = root / "opt/dockyard"
+    enginesrc.write(engine, dest)
     compile_tree(
-        root, [dest, shared, root / f"usr/lib/python{pyver}", root / "usr/lib/dockyard"], pyver
+        root, [dest / "engine", root / f"usr/lib/python{pyver}", root / "usr/lib/dockyard"], pyver
     )
 
 
@@ -303,14 +296,23 @@ def compile_tree(root: Path, dirs: list[Path], pyver: str) -> None:
             )
 
 
-def install_modules(out: RecipeOutput, root: Path, boot_modules: tuple[str, ...]) -> list[str]:
+def install_modules(out: RecipeOutput, root: Path, preloaded: tuple[str, ...]) -> list[str]:
     """Copy only the needed .ko files and write the early and late load lists."""
     kernel.ensure_modules_dep(out.modules_dir)
     index = kernel.load_index(out.modules_dir)
-    early = kernel.load_order(index, (*EARLY_MODULES, *boot_modules))
-    late = [m for m in kernel.load_order(index, _present(index, LATE_MODULES)) if m not in early]
+    done: set[str] = set(preloaded)
+    lists: dict[str, list[str]] = {}
+    for listname, names in (
+        ("modules.early", EARLY_MODULES),
+        ("modules.disk", DISK_MODULES),
+        ("modules.late", LATE_MODULES),
+    ):
+        wanted = _present(index, names) if listname == "modules.late" else list(names)
+        order = kernel.load_order(index, wanted)
+        lists[listname] = [m for m in order if m not in done]
+        done.update(order)
     dest = root / "usr/lib/modules" / out.kernel_release
-    for listname, names in (("modules.early", early), ("modules.late", late)):
+    for listname, names in lists.items():
         lines = []
         for name in names:
             rel = index.paths[name]
@@ -318,7 +320,7 @@ def install_modules(out: RecipeOutput, root: Path, boot_modules: tuple[str, ...]
             shutil.copyfile(out.modules_dir / rel, dest / rel)
             lines.append(f"/usr/lib/modules/{out.kernel_release}/{rel}\n")
         (root / "etc/dockyard" / listname).write_text("".join(lines))
-    return [*early, *late]
+    return [*preloaded, *(m for names in lists.values() for m in names)]
 
 
 def _present(index: kernel.ModuleIndex, names: tuple[str, ...]) -> list[str]:

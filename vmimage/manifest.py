@@ -27,6 +27,9 @@ class Boot:
     cmdline: str
     pvh: bool
     modules: list[str] = field(default_factory=list)
+    # Added to the contract: the virtio serial the host must give the rootfs disk
+    # (attached read-only) when `rootfs` is not empty; "" otherwise.
+    rootfs_serial: str = ""
 
 
 def render(

@@ -19,7 +19,7 @@ stage() {
 
 fail() {
 	echo "dockyard-fail $1 $2" >/dev/console
-	exit 1
+	exit 1 # the EXIT trap tells the engine launcher to give up
 }
 
 # insmod every module file listed (in dependency order); built-ins were left out at build time.
@@ -41,6 +41,7 @@ mounts() {
 	mount -t tmpfs -o nosuid,nodev,mode=1777 tmp /tmp
 	mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 	mkdir -p "$RUN" /run/sshd /var/log
+	chmod 0700 "$RUN"
 	ln -sf /proc/self/fd /dev/fd
 }
 
@@ -84,17 +85,24 @@ data_disk() {
 	mount -t ext4 -o noatime "$dev" /var/lib/dockyard || fail data "cannot mount $dev"
 }
 
-engine() {
-	# shellcheck disable=SC1091
-	. "$RUN/engine.args"
-	mkdir -p "$RUN"
-	cd /var/lib/dockyard || fail engine "no engine root"
-	PYTHONPATH=/opt/dockyard PYTHONDONTWRITEBYTECODE=1 setsid python3 -m engine serve \
-		--root /var/lib/dockyard --host "unix://$RUN/docker.sock" "$@" \
+# The engine process (launcher.py) starts right after the early modules: it applies
+# the seed, then imports the engine while the rest of the boot goes on, and prints the
+# `engine` stage itself once /_ping answers.
+start_engine() {
+	PYTHONPATH=/opt/dockyard setsid python3 "$LIB/launcher.py" \
 		>>/var/log/engine.log 2>&1 </dev/null &
 	echo $! >"$RUN/engine.pid"
-	cd /
-	python3 "$LIB/ping.py" "$RUN/docker.sock" 120 || fail engine "$(tail -n 3 /var/log/engine.log)"
+}
+
+# Wait for a signal file (seed.done, disk.ready ...); a file named in $2 means failure.
+await() {
+	i=0
+	while [ ! -e "$RUN/$1" ]; do
+		[ -n "$2" ] && [ -e "$RUN/$2" ] && return 1
+		i=$((i + 1))
+		[ $i -gt 12000 ] && return 1
+		usleep 10000
+	done
 }
 
 # QMP system_powerdown presses the ACPI power button: any event from its input device.
@@ -108,22 +116,29 @@ power_button() {
 	echo "dockyard: no ACPI power button; system_powerdown will not work" >/dev/console
 }
 
+trap ': >"$RUN/boot.failed"' EXIT
 mounts
 stage init
 load_modules /etc/dockyard/modules.early
 stage modules
-python3 "$LIB/seed.py" || fail seed "$(cat "$RUN/seed.error" 2>/dev/null)"
+{
+	load_modules /etc/dockyard/modules.disk
+	: >"$RUN/disk.ready"
+	load_modules /etc/dockyard/modules.late
+	: >"$RUN/late.ready"
+	power_button
+} &
+start_engine
+await seed.done seed.error || fail seed "$(cat "$RUN/seed.error" 2>/dev/null || echo "no seed applied")"
 stage seed
 network
 stage network
 sshd_up
 stage sshd
-power_button &
-load_modules /etc/dockyard/modules.late &
-late=$!
+await disk.ready || fail data "the ext4 modules did not load"
 data_disk
-stage data
-wait "$late"
+await late.ready || fail data "the late modules did not load"
 [ -s "$RUN/shares.sh" ] && . "$RUN/shares.sh"
-engine
-stage engine
+: >"$RUN/data.ready"
+stage data
+trap - EXIT

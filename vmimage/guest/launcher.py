@@ -1,0 +1,86 @@
+"""The guest's engine process from the first second of boot (stdlib only).
+
+Under an emulator, importing the engine takes seconds, and so does the rest
+of the boot (network, sshd, data disk). This process overlaps the two: it
+applies the seed (boot.sh waits for that), imports the engine while boot.sh
+carries on, then waits until the data disk and the late modules are ready
+and runs `engine serve` in this same process. A thread prints the `engine`
+stage marker once `/_ping` answers, which saves a separate Python start.
+Signal files in /run/dockyard:
+  seed.done / seed.error   written here, read by boot.sh
+  data.ready, late.ready   written by boot.sh, awaited here
+  boot.failed              written by boot.sh when a stage failed: give up
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, "/opt/dockyard")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import ping  # guest/ping.py, next to this file
+import seed  # guest/seed.py, next to this file
+
+RUN = "/run/dockyard"
+ROOT = "/var/lib/dockyard"
+SOCKET = f"{RUN}/docker.sock"
+ENGINE_TIMEOUT = 120.0
+
+
+def console(line: str) -> None:
+    try:
+        with open("/dev/console", "w") as f:
+            f.write(line + "\n")
+    except OSError:
+        print(line, file=sys.stderr)
+
+
+def uptime() -> str:
+    with open("/proc/uptime") as f:
+        return f.read().split()[0]
+
+
+def apply_seed() -> list[str]:
+    """Apply the seed; returns the engine arguments. Exits on a bad seed."""
+    try:
+        doc = seed.read_seed()
+        seed.apply(doc)
+    except (seed.SeedError, OSError) as e:
+        seed.write(f"{RUN}/seed.error", f"{e}\n")
+        sys.exit(1)
+    seed.write(f"{RUN}/seed.done", "")
+    return list(doc.get("engine_args", []))
+
+
+def wait_for(*names: str) -> None:
+    """Block until every file in `names` exists under RUN; exit if boot failed."""
+    while not all(os.path.exists(f"{RUN}/{n}") for n in names):
+        if os.path.exists(f"{RUN}/boot.failed"):
+            sys.exit(1)
+        time.sleep(0.01)
+
+
+def announce_ready() -> None:
+    if ping.main(SOCKET, ENGINE_TIMEOUT) == 0:
+        console(f"dockyard-stage engine {uptime()}")
+    else:
+        console(f"dockyard-fail engine no answer to /_ping within {ENGINE_TIMEOUT:.0f} s")
+
+
+def main() -> int:
+    args = apply_seed()
+    import engine.__main__ as engine_main  # the slow part, overlapped with the boot
+    import engine.daemon  # noqa: F401
+
+    wait_for("data.ready", "late.ready")
+    os.chdir(ROOT)
+    threading.Thread(target=announce_ready, daemon=True).start()
+    return engine_main.main(["serve", "--root", ROOT, "--host", f"unix://{SOCKET}", *args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
