@@ -31,8 +31,8 @@ class SeedError(ValueError):
     """The seed is missing or malformed."""
 
 
-def read_seed(paths: tuple[str, ...] = SEED_PATHS) -> dict[str, Any]:
-    for path in paths:
+def read_seed(paths: tuple[str, ...] | None = None) -> dict[str, Any]:
+    for path in SEED_PATHS if paths is None else paths:
         try:
             with open(path, "rb") as f:
                 raw = f.read()
