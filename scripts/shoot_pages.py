@@ -79,24 +79,18 @@ def container_id(host: str, name: str) -> str:
 
 
 def shoot(app: QApplication, window: MainWindow, ctx: AppContext, args: argparse.Namespace) -> None:
+    """The machine first: its graphs take half a minute to fill, which also gives the
+    containers page's uptimes and exit times a realistic age by the time it is taken."""
     out: Path = args.out
-    containers = window.page("Containers")
-    assert isinstance(containers, ContainersPage)
-    window.show_page("Containers")
-    wait_until(lambda: containers.model.rowCount() > 0, "the containers list")
-    containers.view.expandAll()
-    settle(5000)  # stats for the rows on screen, stacks expanded
-    save(window.grab(), out, "containers")
-    theme.apply(app, "dark")
-    settle(600)
-    save(window.grab(), out, "containers-dark")
-    theme.apply(app, "light")
-
-    logs = window.logs.open(container_id(ctx.host, "worker"))
-    logs.resize(1000, 560)
-    settle(3500)
-    save(logs.grab(), out, "logs")
-    logs.close()
+    machine = window.page("Machine")
+    assert isinstance(machine, MachinePage)
+    window.show_page("Machine")
+    wait_until(lambda: len(machine.memory.values) >= 15, "the machine's graphs", 90)
+    save(window.grab(), out, "machine")
+    machine.tabs.setCurrentIndex(3)  # the ports, and where each is reachable
+    settle(800)
+    save(window.grab(), out, "machine-ports")
+    machine.tabs.setCurrentIndex(0)
 
     images = window.page("Images")
     assert isinstance(images, ImagesPage)
@@ -109,24 +103,28 @@ def shoot(app: QApplication, window: MainWindow, ctx: AppContext, args: argparse
     save(with_dialog(window.grab(), dialog), out, "images")
     dialog.close()
 
-    for title in ("Volumes", "Networks"):
+    for title in ("Volumes", "Networks", "Settings"):
         window.show_page(title)
         settle(1500)
         save(window.grab(), out, title.lower())
 
-    machine = window.page("Machine")
-    assert isinstance(machine, MachinePage)
-    window.show_page("Machine")
-    wait_until(lambda: len(machine.memory.values) >= 15, "the machine's graphs", 90)
-    save(window.grab(), out, "machine")
-    machine.tabs.setCurrentIndex(3)  # the ports, and where each is reachable
-    settle(800)
-    save(window.grab(), out, "machine-ports")
-    machine.tabs.setCurrentIndex(0)
+    logs = window.logs.open(container_id(ctx.host, "worker"))
+    logs.resize(1000, 560)
+    settle(3500)
+    save(logs.grab(), out, "logs")
+    logs.close()
 
-    window.show_page("Settings")
-    settle(800)
-    save(window.grab(), out, "settings")
+    containers = window.page("Containers")
+    assert isinstance(containers, ContainersPage)
+    window.show_page("Containers")
+    wait_until(lambda: containers.model.rowCount() > 0, "the containers list")
+    containers.view.expandAll()
+    settle(5000)  # stats for the rows on screen, stacks expanded
+    save(window.grab(), out, "containers")
+    theme.apply(app, "dark")
+    settle(600)
+    save(window.grab(), out, "containers-dark")
+    theme.apply(app, "light")
 
 
 def main() -> int:

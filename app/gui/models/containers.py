@@ -321,6 +321,8 @@ class ContainersModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DecorationRole and column == NAME:
             running = any(m.state == "running" for m in members)
             return dot_icon(STATE_COLORS["running" if running else "exited"])
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (CPU, MEMORY):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
 

@@ -74,6 +74,10 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
+def cpus_text(n: int) -> str:
+    return f"{n} CPU" if n == 1 else f"{n} CPUs"
+
+
 class MachinePage(Page):
     title = "Machine"
     icon_name = "machine"
@@ -137,7 +141,13 @@ class MachinePage(Page):
         self.ports_view.verticalHeader().hide()
         self.ports_view.setShowGrid(False)
         self.ports_view.setAlternatingRowColors(True)
-        self.ports_view.horizontalHeader().setStretchLastSection(True)
+        header = self.ports_view.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.ports_view.verticalHeader().setDefaultSectionSize(
+            self.ports_view.fontMetrics().height() + 10
+        )
         self.ports_view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         set_widths(self.ports_view, [170, 200, 120])
         self.ports_empty = QLabel("No published ports. Publish one with  docker run -p 8080:80 …")
@@ -415,7 +425,7 @@ class MachinePage(Page):
         cfg = snap.config
         parts = [f"{cfg.backend} backend"]
         if cfg.backend != "native":
-            parts.append(f"{cfg.cpus} CPUs, {config.format_mib(cfg.memory_mib)}")
+            parts.append(f"{cpus_text(cfg.cpus)}, {config.format_mib(cfg.memory_mib)}")
         if snap.pid:
             parts.append(f"pid {snap.pid}")
         if snap.accel:
@@ -438,7 +448,8 @@ class MachinePage(Page):
             "libvirt": "libvirt: a Linux VM",
         }
         sizes = (
-            f"{cfg.cpus} CPUs, {config.format_mib(cfg.memory_mib)} memory, {cfg.disk_gib} GiB disk"
+            f"{cpus_text(cfg.cpus)}, {config.format_mib(cfg.memory_mib)} memory, "
+            f"{cfg.disk_gib} GiB disk"
         )
         values = {
             "Backend": backend.get(cfg.backend, cfg.backend)

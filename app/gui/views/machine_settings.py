@@ -48,7 +48,8 @@ class MachineSettings(QWidget):
         self.ask_share: Callable[[], ShareValues | None] = self._ask_share
         self.cpus = QSpinBox()
         self.cpus.setRange(1, config.host_cpus())
-        self.cpus.setSuffix(" CPUs")
+        self.cpus.setSuffix(" CPU")  # the range starts at 1; more reads " CPUs"
+        self.cpus.valueChanged.connect(lambda n: self.cpus.setSuffix(" CPU" if n == 1 else " CPUs"))
         self.memory = QSpinBox()
         self.memory.setRange(config.MIN_MEMORY_MIB, config.host_memory_mib())
         self.memory.setSingleStep(256)
@@ -56,6 +57,8 @@ class MachineSettings(QWidget):
         self.disk = QSpinBox()
         self.disk.setRange(config.MIN_DISK_GIB, config.MAX_DISK_GIB)
         self.disk.setSuffix(" GiB")
+        for spin in (self.cpus, self.memory, self.disk):
+            spin.setMinimumWidth(130)
         self.save = QPushButton("Save")
         self.save.clicked.connect(self._save)
         self.note = QLabel(APPLY_NOTE)
@@ -92,7 +95,7 @@ class MachineSettings(QWidget):
         buttons.addStretch(1)
         column.addLayout(buttons)
         row = QHBoxLayout()
-        row.addWidget(sizes)
+        row.addWidget(sizes, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(folders, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 10, 0, 0)
