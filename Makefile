@@ -51,12 +51,13 @@ unit: deps ## only the fast tests (no root needed)
 integration: deps images ## only the root/namespace/registry tests
 	@$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
-bench: deps images ## container start time vs podman, BENCH_N idle containers, network throughput, build times, VM boot
+bench: deps images ## container start time vs podman, BENCH_N idle containers, network throughput, build times, VM boot, desktop app start and memory
 	@$(PY) bench/container_start.py
 	@$(PY) bench/scale.py --n $(BENCH_N)
 	@$(PY) bench/network.py
 	@$(PY) bench/build.py
 	@$(PY) bench/boot.py
+	@$(PY) bench/gui.py
 
 clean: ## remove build outputs, caches and the `make run` state
 	@if grep -qs " $(CURDIR)/.dockyard" /proc/self/mountinfo; then \
