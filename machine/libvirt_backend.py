@@ -181,6 +181,9 @@ class LibvirtBackend(QemuBackend):
                     f"{e}\n{self._libvirt_log()}", cfg.ssh_port, cfg.kernel
                 )
                 raise StageFailed(message, "qemu", hint, self._libvirt_log()) from None
+        # Our marker that QEMU runs (libvirt keeps its own pidfile): a clean stop removes
+        # it, so one left behind with no QEMU says the VM died (status: crashed).
+        self.path(filenames.QEMU_PID).write_text(f"{self.qemu_pid() or ''}\n")
         return cfg.ssh_port
 
     def _vm_config(self, accel_name: str) -> qemu_argv.VmConfig:
@@ -268,7 +271,28 @@ class LibvirtBackend(QemuBackend):
         pid = self.qemu_pid()
         if pid is not None:
             return MachineStatus(MachineState.RUNNING, self.name, sock, pid, accel_used)
+        marker = self.path(filenames.QEMU_PID)
+        reason = self._end_reason()
+        if marker.exists() and reason != "shutdown":  # "shutdown": the guest powered off
+            return MachineStatus(
+                MachineState.CRASHED,
+                self.name,
+                sock,
+                None,
+                accel_used,
+                f"QEMU ended without a stop (libvirt: {reason or 'unknown'}); the serial log "
+                "is kept:\n" + tail(self.path(filenames.SERIAL_LOG), 10),
+            )
+        marker.unlink(missing_ok=True)
         return MachineStatus(MachineState.STOPPED, self.name, sock, None, accel_used)
+
+    def _end_reason(self) -> str:
+        """Why libvirt last saw our QEMU end ("shutdown", "destroyed", "crashed" ...)."""
+        for line in reversed(self._libvirt_log().splitlines()):
+            _, found, reason = line.partition("shutting down, reason=")
+            if found:
+                return reason.strip()
+        return ""
 
     def _saved_xml(self) -> str:
         try:

@@ -5,6 +5,8 @@ the failure cases need only libvirt and QEMU, and must leave no domain and no QE
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from machine import config
+from tests.engine_process import wait_for
 from tests.libvirtd import URI, missing, running_libvirtd
 from tests.machine_harness import MachineHarness, acceptance, machine_harness
 
@@ -93,6 +96,12 @@ def test_acceptance_libvirt(h: MachineHarness, registry_with_images: str) -> Non
     status = json.loads(h.dockyard("status", "--json").stdout)
     assert status["state"] == "running" and status["backend"] == "libvirt"
     assert any(d.startswith("dockyard-default-") for d in domains())
+    # QEMU dies under the machine: status says so and keeps the serial log; rm cleans up.
+    os.kill(status["pid"], signal.SIGKILL)
+    assert wait_for(lambda: not any(d.startswith("dockyard-default-") for d in domains()))
+    crashed = json.loads(h.dockyard("status", "--json").stdout)
+    assert crashed["state"] == "crashed", crashed
+    assert "dockyard-stage" in crashed["detail"]
     h.dockyard("rm")
     assert h.processes() == []
     assert not any(d.startswith("dockyard-default-") for d in domains())
