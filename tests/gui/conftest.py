@@ -4,6 +4,7 @@
 - No session D-Bus: notifications and the tray must not reach a developer's desktop.
 - Settings are isolated per test: an INI file under the test's tmp dir and an organization
   name of the test's own, so no test sees another's (or the user's) saved state.
+- No machines: DOCKYARD_HOME is an empty dir of the test's own (the machine page reads it).
 - One global timeout for every `qtbot.waitSignal`/`waitUntil`: `WAIT_MS`.
 - `gui_engine`: a fresh engine (tests/conftest.py's `engine`) with busybox tagged `busybox`;
   `ctx`: an AppContext pointed at it, closed (stream stopped, calls drained) after the test.
@@ -39,6 +40,15 @@ def isolated_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
     QCoreApplication.setOrganizationName(f"dockyard-test-{abs(hash(request.node.nodeid))}")
     QCoreApplication.setApplicationName("dockyard-desktop")
     yield folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The machine page reads machines under DOCKYARD_HOME: an empty one of this test's own,
+    so a machine on the developer's computer never shows up in (or is driven by) a test."""
+    home = tmp_path / "dockyard-home"
+    monkeypatch.setenv("DOCKYARD_HOME", str(home))
+    return home
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
