@@ -14,8 +14,10 @@ guest's EOF becomes a shutdown(SHUT_WR) of the host socket.
 Run as its own process (`python -m machine.forward DIR PORT QEMU_PID`) so the socket
 outlives the CLI that started the machine. The backend starts it as soon as QEMU runs, so
 its interpreter start and SSH handshake overlap the guest's boot instead of following it;
-it binds the socket once its first session is up, reconnects SSH with backoff if the
-session drops, and exits (removing the socket) when the QEMU process is gone.
+it binds the socket once its first session is up (the backend's `sshd` stage is that
+moment: one handshake on the critical path, not two competing for an emulated CPU),
+reconnects SSH with backoff if the session drops, and exits (removing the socket) when the
+QEMU process is gone.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from machine import filenames, ssh
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
 CHUNK = 65536
+EXIT_HOST_KEY = 3  # the forwarder's exit status when the guest's host key is not the pinned one
 FIRST_CONNECT_S = 300.0  # the sum of the boot stages' timeouts before sshd, and more
 
 
@@ -253,7 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     tunnel = Tunnel(lambda: ssh.connect(directory, args.port, time.monotonic() + 10, qemu_alive))
     # Started while the guest still boots, so the first session is waited for (as long as
     # the VM lives, up to the boot's own budget); a failure ends here, visibly in forward.log.
-    first = ssh.connect(directory, args.port, time.monotonic() + FIRST_CONNECT_S, qemu_alive)
+    try:
+        first = ssh.connect(directory, args.port, time.monotonic() + FIRST_CONNECT_S, qemu_alive)
+    except ssh.HostKeyChanged as e:
+        print(f"forward: {e.message}", file=sys.stderr, flush=True)
+        return EXIT_HOST_KEY
+    except (TimeoutError, ConnectionError) as e:
+        print(f"forward: {e}", file=sys.stderr, flush=True)
+        return 1
     tunnel.adopt(first)
     sock_path = directory / filenames.SOCKET
     listener = listen(sock_path)

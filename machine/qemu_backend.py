@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import machine
-from machine import accel, filenames, keys, qemu_argv, qmp, seed, ssh, stages
+from machine import accel, filenames, forward, keys, qemu_argv, qmp, seed, ssh, stages
 from machine.backend import (
     MachineSpec,
     MachineState,
@@ -227,12 +227,7 @@ class QemuBackend:
             with clock.stage(name):
                 self._wait_serial(clock, name, lambda text, n=name: self._seen(text, n))
         with clock.stage("sshd"):
-            try:
-                client = ssh.connect(self.dir, port, clock.deadline("sshd"), self._alive)
-            except (TimeoutError, ConnectionError) as e:
-                self._check_guest("sshd")
-                raise clock.fail("sshd", str(e)) from e
-            client.close()
+            self._wait_forwarder(clock, port)
         with clock.stage("engine"):
             self._wait_engine(clock)
 
@@ -397,6 +392,24 @@ class QemuBackend:
             )
         self._forwarder = proc
         self.path(filenames.FORWARD_PID).write_text(f"{proc.pid}\n")
+
+    def _wait_forwarder(self, clock: stages.StageClock, port: int) -> None:
+        """sshd is up when the forwarder's first session is (it then binds docker.sock)."""
+        deadline = clock.deadline("sshd")
+        while time.monotonic() < deadline:
+            if self.socket_path().exists():
+                return
+            self._check_guest("sshd")
+            if self._forwarder is not None and self._forwarder.poll() is not None:
+                log = tail(self.path(filenames.FORWARD_LOG))
+                last = log.splitlines()[-1].removeprefix("forward: ") if log else "no output"
+                if self._forwarder.returncode == forward.EXIT_HOST_KEY:
+                    raise StageFailed(last, "sshd", ssh.HOST_KEY_HINT, log)
+                raise StageFailed(f"SSH to the guest failed: {last}", "sshd", "", log)
+            time.sleep(0.05)
+        raise clock.fail(
+            "sshd", f"no SSH answer on 127.0.0.1:{port} within {clock.timeout('sshd'):.0f} s"
+        )
 
     def _wait_engine(self, clock: stages.StageClock) -> None:
         """/_ping through the forwarded socket: at once when the guest prints its `engine`

@@ -26,6 +26,12 @@ LOOPBACK = "127.0.0.1"
 logging.getLogger("paramiko").setLevel(logging.CRITICAL + 1)
 
 
+HOST_KEY_HINT = (
+    "if you recreated the machine on purpose, `dockyard machine rm` it and create it again; "
+    "otherwise find what listens on the port"
+)
+
+
 class HostKeyChanged(MachineError):
     """The guest answered with a host key other than the pinned one."""
 
@@ -35,8 +41,7 @@ class HostKeyChanged(MachineError):
             f"pinned key is {pinned}: refusing to connect (something else may be answering "
             "on that port, or the machine's files were replaced)",
             "sshd",
-            "if you recreated the machine on purpose, `dockyard machine rm` it and create it "
-            "again; otherwise find what listens on the port",
+            HOST_KEY_HINT,
         )
 
 

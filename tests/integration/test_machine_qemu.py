@@ -31,8 +31,11 @@ from machine.backend import MachineSpec, MachineState, ShareSpec, StageFailed, S
 from machine.qemu_backend import DEFAULT_IMAGE, QemuBackend
 from tests.ptyio import pty_session
 
+# DOCKYARD_VMIMAGE: boot another image directory than the default build.
+IMAGE = Path(os.environ.get("DOCKYARD_VMIMAGE", str(DEFAULT_IMAGE)))
+
 pytestmark = pytest.mark.skipif(
-    not (DEFAULT_IMAGE / "manifest.json").is_file() or shutil.which("qemu-system-x86_64") is None,
+    not (IMAGE / "manifest.json").is_file() or shutil.which("qemu-system-x86_64") is None,
     reason="needs qemu-system-x86_64 and the debian guest image (make images)",
 )
 
@@ -98,6 +101,7 @@ def booted(registry_with_images: str, tmp_path_factory: pytest.TempPathFactory) 
         cpus=2,
         memory_mb=1024,
         disk_gb=4,
+        image_dir=IMAGE,
         engine_args=["--insecure-registry", f"10.0.2.2:{port}"],
         shares=[
             ShareSpec(share, "/mnt/vfs", "virtiofs"),
@@ -208,16 +212,16 @@ def fake_image(base: Path, kernel: bytes | None, initrd: bytes | None = None) ->
     """An image dir with the real image's files except the ones given."""
     image = base / "image"
     image.mkdir()
-    manifest = json.loads((DEFAULT_IMAGE / "manifest.json").read_text())
+    manifest = json.loads((IMAGE / "manifest.json").read_text())
     boot = manifest["boot"]
     for key, data in (("kernel", kernel), ("initrd", initrd)):
         target = image / boot[key]
         if data is None:
-            target.symlink_to(DEFAULT_IMAGE / boot[key])
+            target.symlink_to(IMAGE / boot[key])
         elif data != b"<missing>":
             target.write_bytes(data)
     if boot.get("rootfs"):
-        (image / boot["rootfs"]).symlink_to(DEFAULT_IMAGE / boot["rootfs"])
+        (image / boot["rootfs"]).symlink_to(IMAGE / boot["rootfs"])
     (image / "manifest.json").write_text(json.dumps(manifest))
     return image
 
@@ -225,6 +229,7 @@ def fake_image(base: Path, kernel: bytes | None, initrd: bytes | None = None) ->
 def failing_start(
     tmp_path: Path, timeouts: dict[str, float] | None = None, **spec_kw: object
 ) -> StageFailed:
+    spec_kw.setdefault("image_dir", IMAGE)
     spec = MachineSpec(name="bad", directory=tmp_path / "m", memory_mb=512, disk_gb=1, **spec_kw)  # type: ignore[arg-type]
     backend = QemuBackend(spec, timeouts=timeouts)
     try:
@@ -356,3 +361,29 @@ def test_a_killed_qemu_is_reported_crashed_with_its_log(booted: Booted) -> None:
     assert not booted.backend.socket_path().exists()
     booted.backend.stop()
     assert booted.backend.status().state == MachineState.STOPPED
+
+
+def test_a_start_whose_guest_offers_another_host_key_fails_in_sshd(tmp_path: Path) -> None:
+    """Acceptance 4 through start: the guest gets the machine's host key from the seed, but
+    the host now pins another one (as if something else answered): refused, clearly."""
+    spec = MachineSpec(name="hk", directory=tmp_path / "m", memory_mb=512, disk_gb=1)
+    spec.image_dir = IMAGE
+    backend = QemuBackend(spec)
+    backend.create()
+    other = tmp_path / "other"
+    other.mkdir()
+    keys.ensure(other)
+    (spec.directory / filenames.HOST_KEY_PUB).write_bytes(
+        (other / filenames.HOST_KEY_PUB).read_bytes()
+    )
+    try:
+        with pytest.raises(StageFailed) as err:
+            backend.start()
+    finally:
+        leftovers = qemu_pids(spec.directory)
+        stop_quietly(backend)
+    assert leftovers == []
+    assert err.value.stage == "sshd"
+    assert "refusing to connect" in err.value.message
+    assert keys.pinned_host_key(other) in err.value.message
+    assert "dockyard machine rm" in err.value.hint
