@@ -143,6 +143,19 @@ def test_an_engine_that_cannot_start_shows_the_failed_stage_and_its_hint(
     assert page.start_button.isEnabled()  # try again after fixing it
     assert h.processes() == []
 
+    # Opened later (another app, or after `dockyard machine start` failed): the recorded
+    # stages show the failed one with its hint.
+    again = MachinePage()
+    qtbot.addWidget(again)
+    again.attach(page.ctx)
+    again.show()
+    try:
+        qtbot.waitUntil(lambda: again.error.isVisible(), timeout=WAIT_MS)
+        assert "<b>engine</b>" in again.error.text() and "Hint:" in again.error.text()
+        assert again.timeline.stages[-1]["status"] == "failed"
+    finally:
+        again.shutdown()
+
 
 def test_a_broken_config_shows_the_config_stage_and_what_to_write(
     qtbot: QtBot, h: MachineHarness, page: MachinePage

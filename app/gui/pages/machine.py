@@ -320,12 +320,12 @@ class MachinePage(Page):
         self._fill_machines(snap.name)
         if snap.config is not None and (previous is None or previous.config != snap.config):
             self.settings_tab.show_config(snap.config, snap.disk_made)
-        if not self.runner.busy:
-            self.show_stages(self.runner.stages)
         if snap.state == machine_jobs.BROKEN and snap.error is not None:
             self.show_error(snap.error)
         elif self.runner.error is None:
             self.error.hide()
+        if not self.runner.busy:
+            self.show_stages(self.runner.stages)  # a recorded failed stage shows its hint
         self._follow_snapshot()
         self._update_controls()
 
@@ -340,7 +340,8 @@ class MachinePage(Page):
         else:
             self.timeline_title.setTitle(f"Last start — {total:.2f} s")
         failed = failed_stage(stages)
-        if failed is not None and self.runner.error is None and not running:
+        broken = self.snap is not None and self.snap.state == machine_jobs.BROKEN
+        if failed is not None and self.runner.error is None and not running and not broken:
             self._show_failure(
                 str(failed.get("name")), str(failed.get("detail")), str(failed.get("hint"))
             )

@@ -259,8 +259,8 @@ class MachineRunner(MachineController):
         if snap.name != self.name:
             return
         self.snap = snap
-        if not self.stages:
-            self.stages = list(snap.stages)
+        if snap.stages and not self.busy:
+            self.stages = list(snap.stages)  # the recorded last start, ours or the CLI's
         self.snapshot_changed.emit(snap)
         self._set_state(self._state_of(snap))
 
