@@ -25,8 +25,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     b.add_argument(
         "--engine",
         default="head",
-        choices=["head", "worktree"],
-        help="bundle the committed engine/ (default) or the working tree's",
+        help="bundle engine/ as committed at HEAD (default), at a given commit, or 'worktree'",
     )
     return p.parse_args(argv)
 

@@ -2,7 +2,8 @@
 
 Builds use the commit by default: several people edit engine/ at once, and a
 build should neither pick up a half-saved file nor change when nobody
-committed anything. `worktree` bundles local edits, for trying them in a VM.
+committed anything. `worktree` bundles local edits, for trying them in a VM; any other value
+names a commit (tests pin one so two builds bundle the same engine).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
-SOURCES = ("head", "worktree")
+SOURCES = ("head", "worktree")  # or a commit id
 # engine/ and the one top-level package it imports (the .dockerignore rules it shares
 # with the app's build-context packer; tests/unit/test_layering.py keeps it stdlib-only).
 PACKAGES = ("engine", "patternmatcher")
@@ -26,15 +27,18 @@ class EngineSourceError(RuntimeError):
 
 
 def engine_files(repo: Path, source: str) -> tuple[dict[str, bytes], str]:
-    """({"engine/...py": content, ...}, version: the commit id, or "worktree").
+    """({"engine/...py": content, ...}, version: engine/'s git tree id, or "worktree").
 
     Besides engine/, every top-level package of the repository that the bundled
     code imports (patternmatcher, shared with the app) comes along.
     """
-    if source not in SOURCES:
-        raise EngineSourceError(f"engine source {source!r}: use {' or '.join(SOURCES)}")
-    head = source == "head" and (repo / ".git").exists()
-    commit = _git(repo, "rev-parse", "HEAD").decode().strip() if head else "worktree"
+    head = source != "worktree" and (repo / ".git").exists()
+    rev = "HEAD" if source == "head" else source
+    commit = (
+        _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").decode().strip()
+        if head
+        else "worktree"
+    )
     files: dict[str, bytes] = {}
     wanted, seen = ["engine"], set()
     while wanted:
@@ -45,7 +49,14 @@ def engine_files(repo: Path, source: str) -> tuple[dict[str, bytes], str]:
         for name in sorted(_imported_tops(got.values()) - seen):
             if (repo / name / "__init__.py").exists():
                 wanted.append(name)
-    return files, commit
+    # The version names engine/'s git tree, not the commit: commits elsewhere in the
+    # repository leave it (and so the image's manifest) unchanged.
+    version = (
+        "git-tree:" + _git(repo, "rev-parse", f"{commit}:engine").decode().strip()
+        if head
+        else commit
+    )
+    return files, version
 
 
 def _package_here(repo: Path, package: str) -> dict[str, bytes]:
