@@ -30,3 +30,5 @@ ENGINE_ROOT = "root"  # native backend: the engine's --root (images, containers,
 ENGINE_PID = "engine.pid"  # native backend: pid of the engine process it started
 ENGINE_LOG = "engine.log"  # native backend: the engine's stdout and stderr
 LIBVIRT_XML = "libvirt.xml"  # libvirt backend: the transient domain last created, for bug reports
+PORTS = "ports.json"  # the port forwarder's forwards, each with its state and reason
+PORTS_LOG = "ports.log"  # its events, JSON lines: forward added/removed/failed, clock steps

@@ -37,7 +37,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_OPEN
 from paramiko.message import Message
 
-from machine import filenames, ssh
+from machine import filenames, portforward, ssh
 
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
@@ -268,10 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     sock_path = directory / filenames.SOCKET
     listener = listen(sock_path)
     threading.Thread(target=serve, args=(listener, tunnel), daemon=True).start()
+    ports = portforward.PortForwarder(
+        directory, sock_path, tunnel.transport, directory / filenames.QMP_SOCK
+    )
+    threading.Thread(target=ports.run, daemon=True).start()
     try:
         while _pid_alive(args.qemu_pid):
             time.sleep(0.5)
     finally:
+        ports.stop()
         listener.close()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()

@@ -68,3 +68,21 @@ def powerdown(socket: Path, alive: Callable[[], bool], timeout: float) -> bool:
     with contextlib.suppress(Exception):
         execute(socket, "quit")
     return False
+
+
+async def _hmp(socket: Path, command_line: str, timeout: float) -> str:
+    client = QMPClient("dockyard")
+    try:
+        await asyncio.wait_for(client.connect(str(socket)), timeout)
+        args = {"command-line": command_line}
+        reply = await asyncio.wait_for(client.execute("human-monitor-command", args), timeout)
+        return str(reply)
+    finally:
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+
+
+def hmp(socket: Path, command_line: str, timeout: float = 5.0) -> str:
+    """A human-monitor command (hostfwd_add has no QMP form); its printed output, empty on
+    success for most commands."""
+    return asyncio.run(_hmp(socket, command_line, timeout))

@@ -1,0 +1,184 @@
+"""Automatic port forwarding: the guest engine's published ports, offered on the host.
+
+The forwarder process (machine/forward.py) runs one `PortForwarder` next to the engine
+socket it serves. It subscribes to the guest engine's container events through that
+socket, lists the running containers, and makes the host match (machine/portplan.py
+decides, machine/portlisten.py listens). Any container event, a broken event stream (the
+engine restarted, SSH reconnected) and a clock jump (machine/clockwatch.py) lead to the
+same resync, so every running container's forwards are set up again after any of them.
+
+What the user and the GUI read: `<machine dir>/ports.json` (every forward with its state
+and reason, rewritten atomically on each change) and `ports.log` (JSON lines: a forward
+added, removed or failed, a clock step), both shown by `dockyard machine ports`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import paramiko
+
+from machine import atomic, engineapi, filenames, portplan
+from machine.portlisten import ForwardFailed, QemuForward, TcpForward
+from machine.portplan import FAILED, LISTENING, Forward, ForwardState
+
+RESYNC_EVERY_S = 30.0  # a periodic check in case an event was lost
+RETRY_DELAY_S = 1.0
+# Container events after which the set of published ports may have changed.
+ACTIONS = {"start", "die", "stop", "kill", "destroy", "pause", "unpause", "restart"}
+
+
+class Listener(Protocol):
+    via: str
+
+    def close(self) -> None: ...
+
+
+def open_forward(
+    fwd: Forward, transport: Callable[[], paramiko.Transport], qmp_socket: Path | None
+) -> Listener:
+    if fwd.proto == "tcp":
+        return TcpForward(fwd, transport)
+    return QemuForward(fwd, qmp_socket)
+
+
+def read_state(directory: Path) -> list[ForwardState]:
+    """The forwards as the running forwarder last wrote them (empty when none)."""
+    try:
+        doc = json.loads((directory / filenames.PORTS).read_text())
+        return [ForwardState.from_dict(d) for d in doc["forwards"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+class PortForwarder:
+    def __init__(
+        self,
+        directory: Path,
+        engine_socket: Path,
+        transport: Callable[[], paramiko.Transport],
+        qmp_socket: Path | None = None,
+        allow_all: bool = False,
+    ) -> None:
+        self.dir = directory
+        self.engine_socket = engine_socket
+        self.transport = transport
+        self.qmp_socket = qmp_socket
+        self.allow_all = allow_all
+        self._open: dict[tuple[str, str, int], tuple[Forward, Listener]] = {}
+        self._failed: dict[tuple[str, str, int], ForwardState] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+
+    # -- the desired set ----------------------------------------------------------------
+
+    def resync(self) -> None:
+        """Make the host's forwards match the running containers' published ports."""
+        containers = engineapi.get_json(self.engine_socket, "/containers/json")
+        wanted = portplan.desired(containers, self.allow_all)
+        with self._lock:
+            current = [f for f, _ in self._open.values()]
+            plan = portplan.diff(current, wanted)
+            for fwd in plan.remove:
+                self._close(fwd)
+            want_keys = {f.key for f in wanted}
+            for key in [k for k in self._failed if k not in want_keys]:
+                del self._failed[key]
+            retry = portplan.retry_failed(self._failed.values(), wanted)
+            for fwd in [*plan.add, *[f for f in retry if f not in plan.add]]:
+                self._make(fwd)
+            self._write_state()
+
+    def _make(self, fwd: Forward) -> None:
+        self._failed.pop(fwd.key, None)
+        try:
+            listener = open_forward(fwd, self.transport, self.qmp_socket)
+        except ForwardFailed as e:
+            state = ForwardState(fwd, FAILED, str(e), "ssh" if fwd.proto == "tcp" else "qmp")
+            self._failed[fwd.key] = state
+            self.log("forward-failed", state.as_dict())
+            return
+        self._open[fwd.key] = (fwd, listener)
+        self.log("forward-added", ForwardState(fwd, LISTENING, "", listener.via).as_dict())
+
+    def _close(self, fwd: Forward) -> None:
+        entry = self._open.pop(fwd.key, None)
+        if entry is not None:
+            entry[1].close()
+            self.log("forward-removed", ForwardState(fwd, LISTENING, "", entry[1].via).as_dict())
+
+    def states(self) -> list[ForwardState]:
+        with self._lock:
+            ok = [ForwardState(f, LISTENING, "", lst.via) for f, lst in self._open.values()]
+            return sorted([*ok, *self._failed.values()], key=lambda s: s.forward.key)
+
+    # -- files --------------------------------------------------------------------------
+
+    def _write_state(self) -> None:
+        ok = [ForwardState(f, LISTENING, "", lst.via) for f, lst in self._open.values()]
+        states = sorted([*ok, *self._failed.values()], key=lambda s: s.forward.key)
+        doc = {"updated": time.time(), "forwards": [s.as_dict() for s in states]}
+        atomic.write_text(self.dir / filenames.PORTS, json.dumps(doc, indent=1) + "\n", 0o600)
+
+    def log(self, event: str, fields: dict[str, Any]) -> None:
+        line = json.dumps({"time": time.time(), "event": event, **fields})
+        with (self.dir / filenames.PORTS_LOG).open("a") as f:
+            f.write(line + "\n")
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def poke(self) -> None:
+        """Ask for a resync soon (after an SSH reconnect or a clock step)."""
+        self._wake.set()
+
+    def run(self) -> None:
+        """Follow the engine's events until stop(); resync on each relevant one."""
+        while not self._stop.is_set():
+            try:
+                self._follow()
+            except Exception as e:  # the engine or the session went away: try again
+                self.log("events-lost", {"reason": str(e) or type(e).__name__})
+                self._stop.wait(RETRY_DELAY_S)
+
+    def _follow(self) -> None:
+        stream = engineapi.EventStream(self.engine_socket)  # subscribe first, then list
+        done = threading.Event()
+        try:
+            self.resync()
+            threading.Thread(target=self._pump, args=(stream, done), daemon=True).start()
+            while not self._stop.is_set() and not done.is_set():
+                if self._wake.wait(RESYNC_EVERY_S):
+                    self._wake.clear()
+                if not self._stop.is_set():
+                    self.resync()
+        finally:
+            stream.close()
+        if done.is_set() and not self._stop.is_set():
+            raise ConnectionError("the engine's event stream ended")
+
+    def _pump(self, stream: engineapi.EventStream, done: threading.Event) -> None:
+        try:
+            for event in stream:
+                if event.get("Action", "").split(":")[0] in ACTIONS:
+                    self._wake.set()
+        except Exception:
+            pass  # closed by _follow, or the connection broke
+        finally:
+            done.set()
+            self._wake.set()
+
+    def stop(self) -> None:
+        """Close every forward (their ports are free when this returns)."""
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            for fwd, _ in list(self._open.values()):
+                self._close(fwd)
+            self._failed.clear()
+            self._write_state()
