@@ -12,10 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app import machine_cli
+from app import machine_cli, support_cli
 from app.compose import commands as compose_commands
 from app.compose.errors import ComposeError
 from app.engine_client import EngineError
+from app.firstrun import cli as firstrun_cli
+from app.version import version
 from machine.errors import MachineError
 
 
@@ -26,9 +28,12 @@ def parser() -> argparse.ArgumentParser:
         "--host",
         help="engine address (default: $DOCKER_HOST, else unix:///run/dockyard/docker.sock)",
     )
+    p.add_argument("--version", action="version", version=f"dockyard {version()}")
     areas = p.add_subparsers(dest="area", metavar="COMMAND", required=True)
     compose_commands.add_parser(areas)
     machine_cli.add_parser(areas)
+    firstrun_cli.add_parser(areas)
+    support_cli.add_parsers(areas)
     return p
 
 

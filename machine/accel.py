@@ -64,16 +64,16 @@ def kvm_problem(device: Path = KVM_DEVICE, sys_root: Path = Path("/")) -> str:
             "kernels — this host is itself a VM without nested vmx/svm; use --accel auto (TCG) "
             "or a host with hardware virtualization"
         )
-    flags = _cpu_flags(sys_root / "proc/cpuinfo")
+    flags = cpu_flags(sys_root / "proc/cpuinfo")
     if flags and not flags & {"vmx", "svm"} and platform.machine() in ("x86_64", "AMD64"):
         return (
             "KVM not usable: the CPU shows no vmx/svm flag — enable virtualization in the "
             "firmware, or nested virtualization if this is a VM"
         )
-    return _kvm_device_problem(device)
+    return kvm_device_problem(device)
 
 
-def _cpu_flags(cpuinfo: Path) -> set[str]:
+def cpu_flags(cpuinfo: Path) -> set[str]:
     try:
         text = cpuinfo.read_text()
     except OSError:
@@ -85,7 +85,7 @@ def _cpu_flags(cpuinfo: Path) -> set[str]:
     return set()
 
 
-def _kvm_device_problem(device: Path) -> str:
+def kvm_device_problem(device: Path) -> str:
     """Open the device, check its API version and create (then drop) a VM."""
     try:
         fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)

@@ -1,0 +1,1 @@
+"""First run: the host checks made before a machine is created, and their fixes."""
