@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machine import backends, config, dockercontext, filenames, paths
+from machine import backends, config, dockercontext, filenames, paths, shares
 from machine.backend import Backend, Stage, StageFailed, StageStatus
 from machine.errors import ConfigError, MachineError
 from machine.sync.status import sync_status
@@ -68,10 +68,44 @@ def add_parser(subparsers: Any) -> None:
 
     verbs.add_parser("ls", help="list machines")
 
+    _share_parsers(verbs)
+
     v = verbs.add_parser("sync", help="the machine's sync shares (machine/sync)")
     v.add_argument("action", choices=["status"], help="status: pending changes per direction")
     _name(v)
     p.set_defaults(run=run)
+
+
+def _share_parsers(verbs: Any) -> None:
+    v = verbs.add_parser("share", help="the machine's shared folders (next start)")
+    actions = v.add_subparsers(dest="share_verb", metavar="ACTION", required=True)
+    a = actions.add_parser("add", help="share a host folder with the machine")
+    a.add_argument("host_path", help="the host folder")
+    a.add_argument("--guest-path", default="", help="where the guest sees it (default: same)")
+    a.add_argument("--mode", choices=config.SHARE_MODES, default="virtiofs", help="how")
+    a.add_argument("--readonly", action="store_true", help="the guest cannot write it")
+    a.add_argument("--ignore", action="append", default=[], metavar="PATTERN", help="sync only")
+    r = actions.add_parser("rm", help="stop sharing a folder")
+    r.add_argument("ref", help="the share's tag, host path or guest path")
+    actions.add_parser("ls", help="list the shared folders")
+    for p in (a, r, v):
+        p.add_argument("-m", "--machine", dest="name", default=DEFAULT_NAME, help="machine name")
+
+
+def _share(host: paths.Host, cfg: config.MachineConfig, args: argparse.Namespace) -> int:
+    if args.share_verb == "add":
+        cfg = shares.add(
+            cfg, args.host_path, args.guest_path, args.mode, args.readonly, args.ignore
+        )
+    elif args.share_verb == "rm":
+        cfg = shares.remove(cfg, args.ref)
+    if args.share_verb != "ls":
+        config.save(host, cfg)
+        print(f"machine {cfg.name}: shares saved; they take effect at its next start")
+    print(f"{'TAG':<10} {'MODE':<9} {'HOST PATH':<32} {'GUEST PATH':<32} OPTIONS")
+    for tag, host_path, guest_path, mode, options in shares.rows(cfg):
+        print(f"{tag:<10} {mode:<9} {host_path:<32} {guest_path:<32} {options}")
+    return 0
 
 
 def _name(p: argparse.ArgumentParser) -> None:
@@ -128,6 +162,8 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
         return _logs(backend, args.follow)
     if verb == "rm":
         return _rm(host, cfg, backend)
+    if verb == "share":
+        return _share(host, cfg, args)
     if verb == "sync":
         print(sync_status(paths.local(paths.machine_dir(host, cfg.name))))
         return 0

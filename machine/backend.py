@@ -83,8 +83,9 @@ class ShareSpec:
 
     host_path: Path
     guest_path: str
-    mode: str = "9p"  # "9p" | "virtiofs"
+    mode: str = "9p"  # "9p" | "virtiofs" | "sync"
     readonly: bool = False
+    ignore: tuple[str, ...] = ()  # sync only: patterns kept out of the sync (.gitignore syntax)
 
 
 @dataclass

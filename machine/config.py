@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import socket
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from machine.errors import ConfigError, MachineNotFound
 BACKENDS = ("qemu", "libvirt", "native")
 RECIPES = ("debian", "alpine")
 ARCHES = ("x86_64", "aarch64")
-SHARE_MODES = ("9p", "virtiofs")
+SHARE_MODES = ("virtiofs", "9p", "sync")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 MIB = 1 << 20
 GIB = 1 << 30
@@ -52,13 +53,16 @@ class Image:
 
 @dataclass
 class Share:
-    """A host directory shown inside the guest (mounted by the guest init)."""
+    """A host directory shown inside the guest: mounted by the guest init (virtiofs, 9p)
+    or kept in sync with a guest-local copy (sync). The guest path defaults to the host
+    path, so `docker run -v $PWD:$PWD` names the same folder on both sides."""
 
     tag: str
     host_path: str
-    guest_path: str
+    guest_path: str = ""  # "" = host_path
     mode: str = "virtiofs"
     readonly: bool = False
+    ignore: list[str] = field(default_factory=list)  # sync only, .gitignore syntax
 
 
 @dataclass
@@ -181,6 +185,7 @@ def validate(cfg: MachineConfig, cpus: int | None = None, ram_mib: int | None = 
         if share.tag in tags:
             raise ConfigError(f"shares: tag {share.tag!r} is used twice", "give each a new tag")
         tags.add(share.tag)
+    _check_overlaps(cfg.shares)
     if not all(isinstance(a, str) for a in cfg.engine_args):
         raise ConfigError("engine_args: every item must be a string", "quote numbers")
 
@@ -198,18 +203,71 @@ def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{what}: {value!r} is not one of {', '.join(choices)}")
 
 
+# Guest directories a share must not hide (be, or be a parent of); the system trees also
+# take no share below them. Below /tmp, /root or /home is fine (`-v $TMPDIR:$TMPDIR`).
+SYSTEM_GUEST_PATHS = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/opt/dockyard", "/proc", "/run",
+    "/sbin", "/sys", "/usr", "/var/lib/dockyard",
+)  # fmt: skip
+RESERVED_GUEST_PATHS = (*SYSTEM_GUEST_PATHS, "/root", "/tmp", "/var/log")
+
+
 def _check_share(share: Share) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,31}", share.tag):
         raise ConfigError(
             f"shares: tag {share.tag!r} is not allowed", "use 1-31 of A-Z a-z 0-9 _ -"
         )
-    if not share.guest_path.startswith("/"):
-        raise ConfigError(
-            f"shares: guest_path {share.guest_path!r} is not absolute", "e.g. /Users/me"
-        )
     if not share.host_path:
-        raise ConfigError(f"shares: {share.tag} has no host_path")
+        raise ConfigError(f"shares: {share.tag} has no host_path", "give the folder to share")
+    if not os.path.isabs(share.host_path):
+        raise ConfigError(
+            f"shares: host_path {share.host_path!r} is not absolute",
+            "give the full path, e.g. /home/me/src",
+        )
+    guest = share.guest_path or share.host_path
+    if not guest.startswith("/") or "\n" in guest:
+        raise ConfigError(
+            f"shares: guest_path {guest!r} is not absolute",
+            "give a Linux path, e.g. /Users/me/src (on Windows give guest_path explicitly)",
+        )
+    norm = os.path.normpath(guest)
+    for reserved in RESERVED_GUEST_PATHS:
+        below = reserved in SYSTEM_GUEST_PATHS and norm.startswith(reserved + "/")
+        if norm == "/" or norm == reserved or reserved.startswith(norm + "/") or below:
+            raise ConfigError(
+                f"shares: guest_path {guest!r} would hide the guest's {reserved}",
+                "share it at another guest_path, e.g. under /mnt or /home",
+            )
     _check_choice("shares.mode", share.mode, SHARE_MODES)
+    if share.mode == "sync" and share.readonly:
+        raise ConfigError(
+            f"shares: {share.host_path} is a read-only sync share, which is not supported",
+            "use mode 9p or virtiofs for a read-only share, or drop readonly",
+        )
+    if share.ignore and share.mode != "sync":
+        raise ConfigError(
+            f"shares: {share.host_path} has ignore patterns but mode {share.mode}",
+            "ignore patterns apply to sync shares only; remove them or use mode sync",
+        )
+    if not all(isinstance(p, str) and p.strip() and "\n" not in p for p in share.ignore):
+        raise ConfigError(
+            f"shares: {share.host_path}: every ignore pattern must be a non-empty line",
+            "e.g. ignore: [node_modules/, '*.pyc']",
+        )
+
+
+def _check_overlaps(shares: list[Share]) -> None:
+    """Two shares on one guest folder, or one inside another, would hide each other."""
+    seen: list[str] = []
+    for share in shares:
+        guest = os.path.normpath(share.guest_path or share.host_path)
+        for other in seen:
+            if guest == other or guest.startswith(other + "/") or other.startswith(guest + "/"):
+                raise ConfigError(
+                    f"shares: guest paths {other} and {guest} overlap",
+                    "share the common parent once, or give one another guest_path",
+                )
+        seen.append(guest)
 
 
 # -- building and (de)serialising ------------------------------------------------------
@@ -266,7 +324,7 @@ def from_dict(doc: Any) -> MachineConfig:
         disk_gib=disk_gib(_typed(doc, "disk", (str, int), "20GiB")),
         image=_image(doc.get("image") or {}),
         ssh_port=_typed(doc, "ssh_port", int, 0),
-        shares=[_share(s) for s in _typed(doc, "shares", list, [])],
+        shares=[_share(s, i) for i, s in enumerate(_typed(doc, "shares", list, []))],
         engine_args=[str(a) for a in _typed(doc, "engine_args", list, [])],
     )
     validate(cfg)
@@ -296,21 +354,28 @@ def _image(doc: Any) -> Image:
     )
 
 
-def _share(doc: Any) -> Share:
-    if not isinstance(doc, dict) or set(doc) - {
-        "tag",
-        "host_path",
-        "guest_path",
-        "mode",
-        "readonly",
-    }:
-        raise ConfigError("shares: each share is a mapping of tag, host_path, guest_path, mode")
+SHARE_FIELDS = ("tag", "host_path", "guest_path", "mode", "readonly", "ignore")
+
+
+def _share(doc: Any, index: int = 0) -> Share:
+    if not isinstance(doc, dict) or set(doc) - set(SHARE_FIELDS):
+        raise ConfigError(
+            "shares: each share is a mapping of " + ", ".join(SHARE_FIELDS),
+            "e.g. - {host_path: /home/me/src, mode: virtiofs}",
+        )
+    readonly = doc.get("readonly", False)
+    if not isinstance(readonly, bool):
+        raise ConfigError(f"shares: readonly {readonly!r} is not true or false")
+    ignore = doc.get("ignore") or []
+    if not isinstance(ignore, list):
+        raise ConfigError("shares: ignore must be a list of patterns", "e.g. [node_modules/]")
     return Share(
-        tag=str(doc.get("tag") or ""),
+        tag=str(doc.get("tag") or f"share{index}"),
         host_path=str(doc.get("host_path") or ""),
         guest_path=str(doc.get("guest_path") or ""),
         mode=str(doc.get("mode") or "virtiofs"),
-        readonly=bool(doc.get("readonly", False)),
+        readonly=readonly,
+        ignore=[p if isinstance(p, str) else str(p) for p in ignore],
     )
 
 
@@ -319,7 +384,15 @@ def image_dir(image: Image) -> Path:
     (vm-contract.md: <repo>/.cache/vmimage/<recipe>-<arch>/, what `make images` builds)."""
     if image.path:
         return Path(image.path).expanduser()
-    return REPO / ".cache" / "vmimage" / f"{image.recipe}-{image.arch}"
+    return images_home() / f"{image.recipe}-{image.arch}"
+
+
+def images_home() -> Path:
+    """Where the prebuilt guest images are: in the packaged app, `guest/` beside its
+    executables (packaging/build.py puts them there); from a checkout, `make images`'s."""
+    if getattr(sys, "frozen", False):
+        return Path(sys.executable).resolve().parent / "guest"
+    return REPO / ".cache" / "vmimage"
 
 
 def to_spec(host: paths.Host, cfg: MachineConfig) -> MachineSpec:
@@ -333,7 +406,12 @@ def to_spec(host: paths.Host, cfg: MachineConfig) -> MachineSpec:
         image_dir=image_dir(cfg.image),
         ssh_port=cfg.ssh_port,
         engine_args=list(cfg.engine_args),
-        shares=[ShareSpec(Path(s.host_path), s.guest_path, s.mode, s.readonly) for s in cfg.shares],
+        shares=[
+            ShareSpec(
+                Path(s.host_path), s.guest_path or s.host_path, s.mode, s.readonly, tuple(s.ignore)
+            )
+            for s in cfg.shares
+        ],
     )
 
 

@@ -148,8 +148,10 @@ def share_args(cfg: VmConfig) -> list[str]:
                 *["-device", f"vhost-user-fs-{suffix},chardev=vfs{i},tag=share{i}"],
             ]
             continue
+        if share.mode == "sync":
+            continue  # a guest-local folder kept in sync over SSH: no device (machine/sync)
         if share.mode != "9p":
-            raise ValueError(f"unknown share mode {share.mode!r}: use 9p or virtiofs")
+            raise ValueError(f"unknown share mode {share.mode!r}: use 9p, virtiofs or sync")
         ro = ",readonly=on" if share.readonly else ""
         args += [
             "-fsdev",

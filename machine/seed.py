@@ -43,6 +43,7 @@ def build(
                 "readonly": share.readonly,
             }
             for i, share in enumerate(shares)
+            if share.mode != "sync"  # guest-local: the sync agent makes the folder itself
         ],
         "time": int(now),
         "data_device_serial": DATA_DEVICE_SERIAL,

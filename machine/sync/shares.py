@@ -35,7 +35,7 @@ def sync_shares(
                 "use mode 9p or virtiofs for a read-only share, or drop readonly",
             )
     return [
-        SyncShare(f"share{i}", Path(s.host_path), s.guest_path, list(ignore))
+        SyncShare(f"share{i}", Path(s.host_path), s.guest_path, [*ignore, *s.ignore])
         for i, s in enumerate(shares)
         if s.mode == MODE
     ]
