@@ -312,9 +312,9 @@ def install_modules(out: RecipeOutput, root: Path, preloaded: tuple[str, ...]) -
         lists[listname] = [m for m in order if m not in done]
         done.update(order)
     dest = root / "usr/lib/modules" / out.kernel_release
-    for listname, names in lists.items():
+    for listname, ordered in lists.items():
         lines = []
-        for name in names:
+        for name in ordered:
             rel = index.paths[name]
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out.modules_dir / rel, dest / rel)
