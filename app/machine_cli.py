@@ -1,4 +1,4 @@
-"""`dockyard machine ...`: create, start, stop, restart, status, ssh, logs, rm.
+"""`dockyard machine ...`: create, start, stop, restart, status, ssh, logs, rm, ports.
 
 The machine named `default` is used when no name is given. `start` creates the machine
 first when it does not exist yet, with the create options given to it, so the first run
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machine import backends, config, dockercontext, filenames, paths, shares
+from machine import backends, config, dockercontext, filenames, paths, portforward, shares
 from machine.backend import Backend, Stage, StageFailed, StageStatus
 from machine.errors import ConfigError, MachineError
 from machine.sync.status import sync_status
@@ -67,6 +67,10 @@ def add_parser(subparsers: Any) -> None:
     _name(v)
 
     verbs.add_parser("ls", help="list machines")
+
+    v = verbs.add_parser("ports", help="the forwards of published ports, with state and reason")
+    _name(v)
+    v.add_argument("--json", action="store_true", help="print a JSON list")
 
     _share_parsers(verbs)
 
@@ -164,6 +168,8 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
         return _rm(host, cfg, backend)
     if verb == "share":
         return _share(host, cfg, args)
+    if verb == "ports":
+        return _ports(cfg, backend, args.json)
     if verb == "sync":
         print(sync_status(paths.local(paths.machine_dir(host, cfg.name))))
         return 0
@@ -324,6 +330,28 @@ def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
         for s in stages:
             took = f"{s['duration']:.2f}s" if isinstance(s.get("duration"), float | int) else ""
             print(f"    {s.get('name', '?'):<10} {s.get('status', '')} {took}")
+    return 0
+
+
+def _ports(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
+    """The port forwarder's forwards (machine/portforward.py writes them as it goes)."""
+    states = [s.as_dict() for s in portforward.read_state(backend.spec.directory)]
+    if as_json:
+        print(json.dumps(states, indent=2))
+        return 0
+    if cfg.backend == "native":
+        print(f"machine {cfg.name} is native: published ports listen on this host directly")
+        return 0
+    if not states:
+        print(f"machine {cfg.name}: no published ports are forwarded")
+        return 0
+    print(f"{'CONTAINER':<20} {'PROTO':<6} {'HOST ADDRESS':<22} {'GUEST PORT':<11} STATE")
+    for st in states:
+        where = f"{st['host_ip']}:{st['host_port']}"
+        name, proto, guest = st["container"], st["proto"], st["guest_port"]
+        print(f"{name:<20} {proto:<6} {where:<22} {guest:<11} {st['state']}")
+        if st["reason"]:
+            print(f"  reason: {st['reason']}")
     return 0
 
 

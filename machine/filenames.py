@@ -32,3 +32,4 @@ ENGINE_LOG = "engine.log"  # native backend: the engine's stdout and stderr
 LIBVIRT_XML = "libvirt.xml"  # libvirt backend: the transient domain last created, for bug reports
 PORTS = "ports.json"  # the port forwarder's forwards, each with its state and reason
 PORTS_LOG = "ports.log"  # its events, JSON lines: forward added/removed/failed, clock steps
+DISK_USAGE = "disk.json"  # the guest's disk use at the last stop, and the last compaction

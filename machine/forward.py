@@ -37,7 +37,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_OPEN
 from paramiko.message import Message
 
-from machine import filenames, portforward, ssh
+from machine import clockwatch, filenames, portforward, ssh
 
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
@@ -272,10 +272,13 @@ def main(argv: list[str] | None = None) -> int:
         directory, sock_path, tunnel.transport, directory / filenames.QMP_SOCK
     )
     threading.Thread(target=ports.run, daemon=True).start()
+    clock = clockwatch.ClockWatch(tunnel.transport, ports.poke, ports.log, ports.ready)
+    threading.Thread(target=clock.run, daemon=True).start()
     try:
         while _pid_alive(args.qemu_pid):
             time.sleep(0.5)
     finally:
+        clock.stop()
         ports.stop()
         listener.close()
         with contextlib.suppress(FileNotFoundError):

@@ -28,7 +28,8 @@ from machine.portlisten import ForwardFailed, QemuForward, TcpForward
 from machine.portplan import FAILED, LISTENING, Forward, ForwardState
 
 RESYNC_EVERY_S = 30.0  # a periodic check in case an event was lost
-RETRY_DELAY_S = 1.0
+RETRY_DELAY_S = 0.5
+MAX_RETRY_DELAY_S = 4.0
 # Container events after which the set of published ports may have changed.
 ACTIONS = {"start", "die", "stop", "kill", "destroy", "pause", "unpause", "restart"}
 
@@ -75,6 +76,7 @@ class PortForwarder:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.ready = threading.Event()  # set once the engine answered a first time
 
     # -- the desired set ----------------------------------------------------------------
 
@@ -138,19 +140,29 @@ class PortForwarder:
         self._wake.set()
 
     def run(self) -> None:
-        """Follow the engine's events until stop(); resync on each relevant one."""
+        """Follow the engine's events until stop(); resync on each relevant one.
+
+        While the engine does not answer (the guest still boots, or restarts its engine)
+        the retries back off to a few seconds: each costs an SSH channel in a guest that
+        may be busy on an emulated CPU. One `events-lost` line per outage."""
+        delay, lost = RETRY_DELAY_S, False
         while not self._stop.is_set():
             try:
                 self._follow()
+                delay, lost = RETRY_DELAY_S, False
             except Exception as e:  # the engine or the session went away: try again
-                self.log("events-lost", {"reason": str(e) or type(e).__name__})
-                self._stop.wait(RETRY_DELAY_S)
+                if not lost and self.ready.is_set():
+                    self.log("events-lost", {"reason": str(e) or type(e).__name__})
+                lost = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
 
     def _follow(self) -> None:
         stream = engineapi.EventStream(self.engine_socket)  # subscribe first, then list
         done = threading.Event()
         try:
             self.resync()
+            self.ready.set()
             threading.Thread(target=self._pump, args=(stream, done), daemon=True).start()
             while not self._stop.is_set() and not done.is_set():
                 if self._wake.wait(RESYNC_EVERY_S):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import machine
-from machine import accel, filenames, forward, keys, qemu_argv, qmp, seed, ssh, stages
+from machine import accel, disk, filenames, forward, keys, qemu_argv, qmp, seed, ssh, stages
 from machine.backend import (
     MachineSpec,
     MachineState,
@@ -44,6 +44,7 @@ from machine.errors import MachineError
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
 LOG_TAIL_LINES = 30
+GUEST_ENGINE_IP = "10.0.2.15"  # the guest's address on QEMU's user network (vm-contract.md)
 VIRTIOFSD_PATHS = ("/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd")
 
 
@@ -63,6 +64,15 @@ def tsc_khz(cpuinfo: Path = Path("/proc/cpuinfo")) -> int:
             if key.strip() == "cpu MHz":
                 return int(float(value) * 1000)
     return 0
+
+
+def guest_engine_args(args: Sequence[str]) -> list[str]:
+    """The guest engine publishes ports on the guest's user-network address unless the
+    user chose: SSH direct-tcpip reaches it from inside, and QEMU's UDP hostfwd can only
+    reach that address, never the guest's loopback (machine/portlisten.py)."""
+    if any(a == "--ip" or a.startswith("--ip=") for a in args):
+        return list(args)
+    return [*args, "--ip", GUEST_ENGINE_IP]
 
 
 def free_port() -> int:
@@ -259,7 +269,7 @@ class QemuBackend:
         rootfs = image_dir / boot["rootfs"] if boot.get("rootfs") else None
         port = self.spec.ssh_port or free_port()
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
-        seed.write(self.dir, self.spec.engine_args, self.spec.shares)
+        seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
         for stale in (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID):
             with contextlib.suppress(FileNotFoundError):
                 self.path(stale).unlink()
@@ -486,6 +496,7 @@ class QemuBackend:
                     return self._proc.poll() is None
                 return pid_alive(pid)
 
+            self._trim()
             qmp.powerdown(self.path(filenames.QMP_SOCK), alive, timeout)
             deadline = time.monotonic() + 10
             while alive() and time.monotonic() < deadline:
@@ -510,6 +521,30 @@ class QemuBackend:
             if fwd is not None and fwd.pid == fpid:
                 fwd.wait()
         self._remove_runtime_files()
+        if pid is not None:
+            self._compact()
+
+    def _trim(self) -> None:
+        """fstrim in the guest before its power-off (best effort: a guest that does not
+        answer SSH is still stopped)."""
+        try:
+            port = int(self.path(filenames.SSH_PORT).read_text())
+            client = ssh.connect(self.dir, port, time.monotonic() + 10)
+        except (OSError, ValueError, MachineError):
+            return
+        try:
+            disk.trim(client, self.dir)
+        except Exception as e:  # paramiko or a slow guest: the stop goes on
+            print(f"machine: fstrim in the guest failed: {e}", file=sys.stderr)
+        finally:
+            client.close()
+
+    def _compact(self) -> None:
+        """Shrink the data disk to what is allocated; the original stays on any failure."""
+        try:
+            disk.compact(self.path(filenames.DATA_DISK))
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            print(f"machine: the data disk was kept as it was ({e})", file=sys.stderr)
 
     # -- status, logs, ssh ------------------------------------------------------------
 
