@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.gui import prefs, theme
+from app.gui import branding, prefs, theme
 from app.gui.context import AppContext
 from app.gui.tray import Tray
 from app.gui.window import MainWindow
@@ -53,6 +53,7 @@ def make_app(argv: Sequence[str]) -> QApplication:
     app.setOrganizationName("Dockyard")
     app.setApplicationName("dockyard-desktop")
     app.setApplicationDisplayName("Dockyard")
+    app.setWindowIcon(branding.app_icon())
     return app
 
 

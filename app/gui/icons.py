@@ -140,7 +140,8 @@ def dot_icon(color: str, size: int = 12) -> QIcon:
 
 
 def state_icon(state: str) -> QIcon:
-    """A rounded container-box glyph on a disc of the state's colour, at tray sizes."""
+    """The Dockyard mark with a dot of the state's colour in its corner, at tray sizes (a
+    plain container-box disc when the mark's renders are missing)."""
     icon = QIcon()
     for size in (16, 22, 24, 32, 48, 64):
         icon.addPixmap(_state_pixmap(state, size))
@@ -148,6 +149,11 @@ def state_icon(state: str) -> QIcon:
 
 
 def _state_pixmap(state: str, size: int) -> QPixmap:
+    from app.gui import branding
+
+    mark = branding.pixmap(size)
+    if not mark.isNull():
+        return _with_state_dot(mark, state, size)
     pix = QPixmap(size, size)
     pix.fill(Qt.GlobalColor.transparent)
     p = QPainter(pix)
@@ -163,5 +169,22 @@ def _state_pixmap(state: str, size: int) -> QPixmap:
     p.drawRoundedRect(box, size * 0.05, size * 0.05)
     for x in (0.42, 0.58):
         p.drawLine(int(size * x), int(size * 0.36), int(size * x), int(size * 0.64))
+    p.end()
+    return pix
+
+
+def _with_state_dot(mark: QPixmap, state: str, size: int) -> QPixmap:
+    """The state stays readable at 16 px: the dot takes the lower-right 45%, ringed white."""
+    pix = QPixmap(size, size)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.drawPixmap(0, 0, mark)
+    d = size * 0.45
+    ring = QPen(QColor("white"))
+    ring.setWidthF(max(1.0, size / 16))
+    p.setPen(ring)
+    p.setBrush(QColor(STATE_COLORS.get(state, STATE_COLORS["error"])))
+    p.drawEllipse(QRectF(size - d - 0.5, size - d - 0.5, d, d))
     p.end()
     return pix
