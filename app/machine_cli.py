@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machine import backends, config, dockercontext, filenames, paths, portforward, shares
+from machine import backends, config, disk, dockercontext, filenames, paths, portforward, shares
 from machine.backend import Backend, Stage, StageFailed, StageStatus
 from machine.errors import ConfigError, MachineError
 from machine.sync.status import sync_status
@@ -316,6 +316,11 @@ def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
         "ssh_port": cfg.ssh_port,
         "stages": stages,
     }
+    usage = disk.usage(backend.spec.directory / filenames.DATA_DISK)
+    if usage is not None:
+        doc["disk_file_bytes"] = usage.file_bytes
+        doc["disk_guest_used_bytes"] = usage.guest_used_bytes
+        doc["disk_reclaimable_bytes"] = usage.reclaimable_bytes
     if as_json:
         print(json.dumps(doc, indent=2))
         return 0
@@ -325,6 +330,8 @@ def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
     for line in (st.accel and f"accelerator: {st.accel}", st.detail):
         if line:
             print(f"  {line}")
+    if usage is not None:
+        print(f"  data disk: {_disk_line(usage)}")
     if stages:
         print("  last start:")
         for s in stages:
@@ -353,6 +360,22 @@ def _ports(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
         if st["reason"]:
             print(f"  reason: {st['reason']}")
     return 0
+
+
+def _disk_line(usage: disk.DiskUsage) -> str:
+    """The data disk's size on the host and what a stop (fstrim, compaction) would give back."""
+    line = f"{_gib(usage.file_bytes)} on the host"
+    if usage.guest_used_bytes < 0:
+        return line + " (the guest's use is measured at the next stop)"
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(usage.measured_at))
+    return (
+        f"{line}, {_gib(usage.guest_used_bytes)} used in the guest (at {when}), "
+        f"{_gib(usage.reclaimable_bytes)} reclaimable (the next stop compacts it)"
+    )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f}GiB"
 
 
 def _last_stages(backend: Backend) -> list[dict[str, Any]]:

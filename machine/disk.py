@@ -92,7 +92,7 @@ def compact(disk: Path) -> tuple[int, int]:
         os.chmod(tmp, os.stat(disk).st_mode & 0o777)
         os.replace(tmp, disk)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
     after = allocated(disk)
     _record(disk.parent, {"compacted_at": time.time(), "compacted_from": before})
