@@ -32,4 +32,7 @@ ENGINE_LOG = "engine.log"  # native backend: the engine's stdout and stderr
 LIBVIRT_XML = "libvirt.xml"  # libvirt backend: the transient domain last created, for bug reports
 PORTS = "ports.json"  # the port forwarder's forwards, each with its state and reason
 PORTS_LOG = "ports.log"  # its events, JSON lines: forward added/removed/failed, clock steps
+SHARES = "shares.json"  # the shares of this run (host path, guest path, mode, ignore)
+SHARES_PID = "shares.pid"  # the share keeper: sync sessions and event replay (sharehost.py)
+SHARES_LOG = "shares.log"  # its log
 DISK_USAGE = "disk.json"  # the guest's disk use at the last stop, and the last compaction

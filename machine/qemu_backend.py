@@ -30,7 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import machine
-from machine import accel, disk, filenames, forward, keys, qemu_argv, qmp, seed, ssh, stages
+from machine import (
+    accel,
+    disk,
+    filenames,
+    forward,
+    keys,
+    qemu_argv,
+    qmp,
+    seed,
+    sharehost,
+    ssh,
+    stages,
+)
 from machine.backend import (
     MachineSpec,
     MachineState,
@@ -240,6 +252,8 @@ class QemuBackend:
             self._wait_forwarder(clock, port)
         with clock.stage("engine"):
             self._wait_engine(clock)
+        qemu_pid = self._proc.pid if self._proc else self.qemu_pid()
+        sharehost.spawn(self.dir, port, qemu_pid or 0, self.spec.shares)  # sync, file events
 
     def _launch(self, accel_name: str, deadline: float) -> int:
         """Spawn QEMU and wait for QMP. A port we picked ourselves may be taken between
@@ -269,6 +283,7 @@ class QemuBackend:
         rootfs = image_dir / boot["rootfs"] if boot.get("rootfs") else None
         port = self.spec.ssh_port or free_port()
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
+        sharehost.write(self.dir, self.spec.shares)
         seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
         for stale in (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID):
             with contextlib.suppress(FileNotFoundError):
@@ -462,6 +477,7 @@ class QemuBackend:
 
     def _teardown(self) -> None:
         """Kill what this start spawned (by pid), keep the logs."""
+        sharehost.terminate(self.dir, timeout=0)
         fwd = self._forwarder
         if fwd is not None and fwd.poll() is None:
             fwd.kill()
@@ -488,6 +504,7 @@ class QemuBackend:
                 self.path(name).unlink()
 
     def stop(self, timeout: float = 30.0) -> None:
+        sharehost.terminate(self.dir)  # sync sessions finish while the guest still runs
         pid = self.qemu_pid()
         if pid is not None:
 
