@@ -1,7 +1,8 @@
 """The machine page's port table: each published port, where it is reachable, or why not.
 
 The hook: `PortSource`, a function of an engine client and the machine's backend name that
-returns the rows. Until the port forwarder (issue 6) exists, `published_ports` is the source:
+returns the rows. `forwarded_ports` is the source: the forwarder's own record for a VM. Before
+it existed, and still for a native machine, `published_ports` was:
 the containers' published ports from the engine's own list. With the native backend those
 ports are bound on this host by each container's shim, so they are reachable as listed;
 from a VM nothing forwards them yet, and each row says so. The forwarder's source will return
@@ -13,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.engine_client import EngineClient
 from app.gui.models.table import Column
+from machine import filenames, portforward
+from machine.portplan import LISTENING, ForwardState
 
 REACHABLE = "listening"
 NOT_FORWARDED = "not forwarded"
@@ -72,6 +76,32 @@ def port_rows(containers: list[dict[str, Any]], backend: str) -> list[PortRow]:
                 )
             )
     return sorted(set(rows), key=lambda r: (r.container, r.host))
+
+
+def forwarded_ports(client: EngineClient, backend: str) -> list[PortRow]:
+    """The machine's forwards as its port forwarder recorded them (machine/portforward.py
+    writes them next to the engine socket it serves), with each failure's reason; the
+    engine's own list while there is no record (native, or a forwarder not started yet)."""
+    sock = Path(client.host.removeprefix("unix://"))
+    if backend == "native" or not (sock.parent / filenames.PORTS).is_file():
+        return published_ports(client, backend)
+    return forward_rows(portforward.read_state(sock.parent))
+
+
+def forward_rows(states: list[ForwardState]) -> list[PortRow]:
+    rows = []
+    for st in states:
+        f = st.forward
+        rows.append(
+            PortRow(
+                host=f"{f.host_ip}:{f.host_port}",
+                target=f"{f.container}:{f.guest_port}/{f.proto}",
+                container=f.container,
+                state=REACHABLE if st.state == LISTENING else st.state,
+                reason=st.reason or f"forwarded over {st.via} to the machine",
+            )
+        )
+    return sorted(rows, key=lambda r: (r.container, r.host))
 
 
 COLUMNS = [

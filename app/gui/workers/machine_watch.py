@@ -21,7 +21,7 @@ from urllib.parse import quote
 from PySide6.QtCore import QThread, Signal
 
 from app.engine_client import EngineClient
-from app.gui.models.ports import PortSource, published_ports
+from app.gui.models.ports import PortSource, forwarded_ports
 from app.gui.workers.stats import Sample, cpu_percent
 
 LOG_MS = 500
@@ -35,7 +35,7 @@ class MachineWatcher(QThread):
     sampled = Signal(object, object, int)  # cpu% (None on the first round), memory bytes, count
     ports = Signal(list)  # list[PortRow]
 
-    def __init__(self, source: PortSource = published_ports) -> None:
+    def __init__(self, source: PortSource = forwarded_ports) -> None:
         super().__init__()
         self.source = source
         self._lock = threading.Lock()
