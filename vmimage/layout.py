@@ -50,6 +50,9 @@ LATE_MODULES = (
     "virtio_rng",
 )
 
+# Modules some kernels do not have (6.18 has crc32c only as a library): skipped there.
+OPTIONAL_MODULES = ("crc32c_generic",)
+
 # Trimmed from every guest: documentation, locales, and stdlib parts the engine never imports.
 PRUNE = (
     "usr/share/doc",
@@ -307,7 +310,8 @@ def install_modules(out: RecipeOutput, root: Path, preloaded: tuple[str, ...]) -
         ("modules.disk", DISK_MODULES),
         ("modules.late", LATE_MODULES),
     ):
-        wanted = _present(index, names) if listname == "modules.late" else list(names)
+        optional = names if listname == "modules.late" else OPTIONAL_MODULES
+        wanted = [n for n in names if n not in optional or n in _present(index, optional)]
         order = kernel.load_order(index, wanted)
         lists[listname] = [m for m in order if m not in done]
         done.update(order)

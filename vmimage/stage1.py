@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from vmimage import cpio, kernel
+from vmimage.layout import OPTIONAL_MODULES
 from vmimage.recipes.base import RecipeOutput
 
 GUEST = Path(__file__).resolve().parent / "guest"
@@ -34,7 +35,10 @@ APPLETS = (
 
 
 def root_module_order(out: RecipeOutput) -> list[str]:
-    return kernel.load_order(kernel.load_index(out.modules_dir), ROOT_MODULES)
+    index = kernel.load_index(out.modules_dir)
+    known = set(index.deps) | index.builtin
+    wanted = [m for m in ROOT_MODULES if m in known or m not in OPTIONAL_MODULES]
+    return kernel.load_order(index, wanted)
 
 
 def build_tree(out: RecipeOutput, dest: Path) -> None:
