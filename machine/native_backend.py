@@ -114,9 +114,7 @@ class NativeBackend:
 
     def argv(self) -> list[str]:
         return [
-            self.python,
-            "-m",
-            "engine",
+            *engine_command(self.python),
             "serve",
             "--root",
             str(self.root),
@@ -178,9 +176,10 @@ class NativeBackend:
         with contextlib.suppress(FileNotFoundError):
             self.socket_path().unlink()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(engine_source()), env.get("PYTHONPATH", "")) if p
-        )
+        if not frozen():
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(engine_source()), env.get("PYTHONPATH", "")) if p
+            )
         with self.log_path.open("ab") as log:
             log.write(f"--- dockyard: {' '.join(self.argv())}\n".encode())
             log.flush()
@@ -369,6 +368,17 @@ def _reap(pid: int) -> None:
     """Collect our child's exit status if it is our child (start and stop in one process)."""
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def frozen() -> bool:
+    """Running from the packaged app (packaging/pyinstaller), which has no `python`."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def engine_command(python: str) -> list[str]:
+    """How to run the engine: `python -m engine`, or in the packaged app its own
+    executable's `engine` entry (packaging/pyinstaller/entry.py)."""
+    return [sys.executable, "engine"] if frozen() else [python, "-m", "engine"]
 
 
 def engine_source() -> Path:

@@ -23,6 +23,7 @@ from app.gui.window import MainWindow
 
 SHOT_SETTLE_MS = 1000  # after connecting: lists loaded and laid out
 SHOT_FALLBACK_MS = 8000
+READY_MARKER = "dockyard-desktop: ready"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -39,6 +40,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--stay",
         action="store_true",
         help="with --screenshot: keep running after saving it (make run without a display)",
+    )
+    p.add_argument(
+        "--ready-marker",
+        action="store_true",
+        help=f"print {READY_MARKER!r} once the window is up (packaging tests, launchers)",
     )
     return p.parse_args(list(argv))
 
@@ -74,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.show_page(args.page)
     window.show()
     ctx.start()
+    if args.ready_marker:  # from the event loop: the window is shown and Qt is running
+        QTimer.singleShot(0, lambda: print(READY_MARKER, flush=True))
     if args.screenshot:
         shoot_when_loaded(app, ctx, window, args.screenshot, quit_after=not args.stay)
     signal.signal(signal.SIGINT, lambda *_: app.quit())  # Ctrl+C in the launching terminal
