@@ -1,0 +1,1 @@
+"""The macOS package: Dockyard.app in a .dmg (build.py)."""

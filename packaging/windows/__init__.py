@@ -1,0 +1,1 @@
+"""The Windows package: an Inno Setup installer (build.py)."""
