@@ -20,8 +20,14 @@ from machine.errors import MachineError
 Report = Callable[[str], None]
 
 
-def reset(host: paths.Host | None = None, report: Report = print) -> list[str]:
-    """Remove everything; the problems met (each already reported), [] when all went."""
+def reset(
+    host: paths.Host | None = None,
+    report: Report = print,
+    settings: Callable[[], None] | None = None,
+) -> list[str]:
+    """Remove everything; the problems met (each already reported), [] when all went.
+    `settings` clears the app's settings (default: the desktop app's QSettings; the app
+    itself passes its own, cleared on its GUI thread)."""
     host = host or paths.Host.current()
     problems: list[str] = []
     for name in config.names(host):
@@ -43,7 +49,7 @@ def reset(host: paths.Host | None = None, report: Report = print) -> list[str]:
     if not problems and data_dir.exists():
         shutil.rmtree(data_dir)
         report(f"removed {data_dir}")
-    clear_settings()
+    (settings or clear_settings)()
     report("app settings cleared")
     return problems
 

@@ -8,18 +8,23 @@ abort, so `dockyard-desktop --screenshot` works on a headless machine.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from app import applog
 from app.gui import branding, prefs, theme
 from app.gui.context import AppContext
 from app.gui.tray import Tray
+from app.gui.views.firstrun import FirstRunDialog
 from app.gui.window import MainWindow
+from app.version import version
+from machine import config, paths
 
 SHOT_SETTLE_MS = 1000  # after connecting: lists loaded and laid out
 SHOT_FALLBACK_MS = 8000
@@ -40,6 +45,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--stay",
         action="store_true",
         help="with --screenshot: keep running after saving it (make run without a display)",
+    )
+    p.add_argument(
+        "--first-run",
+        action="store_true",
+        help="open the first-run setup even if it was done (it opens by itself on a new install)",
     )
     p.add_argument(
         "--ready-marker",
@@ -65,6 +75,8 @@ def make_app(argv: Sequence[str]) -> QApplication:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    log_file = applog.setup("dockyard-desktop")
+    logging.getLogger(__name__).info("dockyard-desktop %s starting (log %s)", version(), log_file)
     app = make_app([sys.argv[0]])
     ctx = AppContext(host=args.host)
     if args.host:
@@ -80,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.show_page(args.page)
     window.show()
     ctx.start()
+    open_first_run(args, ctx, window)
     if args.ready_marker:  # from the event loop: the window is shown and Qt is running
         QTimer.singleShot(0, lambda: print(READY_MARKER, flush=True))
     if args.screenshot:
@@ -94,6 +107,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         tray.hide()
         window.shutdown()
         ctx.close()
+
+
+def first_run_due(args: argparse.Namespace, settings: QSettings) -> bool:
+    """A new install: no machine, no engine chosen, the wizard never shown. Never over a
+    screenshot or a launcher's readiness probe."""
+    if args.first_run:
+        return True
+    if args.screenshot or args.ready_marker or settings.value(prefs.FIRSTRUN_DONE, False, bool):
+        return False
+    explicit = args.host or settings.value(prefs.HOST, "") or os.environ.get("DOCKER_HOST")
+    return not explicit and not config.names(paths.Host.current())
+
+
+def open_first_run(
+    args: argparse.Namespace, ctx: AppContext, window: MainWindow
+) -> FirstRunDialog | None:
+    """The wizard over the window, not modal: the app stays usable behind it."""
+    if not first_run_due(args, ctx.settings):
+        return None
+    dialog = FirstRunDialog(window)
+    dialog.finished.connect(lambda _r: ctx.settings.setValue(prefs.FIRSTRUN_DONE, True))
+    dialog.machine_ready.connect(ctx.set_host)  # the app follows the new machine's engine
+    dialog.show()
+    return dialog
 
 
 def shoot_when_loaded(

@@ -8,3 +8,4 @@ CLOSE_TO_TRAY = "ui/close_to_tray"  # closing the window keeps the app in the tr
 NOTIFY_EXITS = "ui/notify_exits"  # notify when a container exits with a non-zero code
 GEOMETRY = "ui/geometry"  # the main window's size and place
 MACHINE = "machine/name"  # the machine the machine page (and the tray) controls
+FIRSTRUN_DONE = "ui/firstrun_done"  # the first-run wizard was shown once (it opens by itself)

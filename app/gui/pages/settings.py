@@ -27,6 +27,8 @@ from app.gui import prefs, theme
 from app.gui.context import AppContext
 from app.gui.pages.base import Page
 from app.gui.pages.containers_actions import ACTIONS
+from app.gui.views.firstrun import FirstRunDialog
+from app.gui.views.support import AboutDialog, collect_diagnostics, reset_to_defaults
 
 GLOBAL_SHORTCUTS = (
     ("Ctrl+1 … Ctrl+6", "Switch page"),
@@ -55,6 +57,19 @@ class SettingsPage(Page):
         self.close_to_tray = QCheckBox("Keep running in the tray when the window is closed")
         self.notify_exits = QCheckBox("Notify when a container exits with an error")
         self.shortcuts = _shortcut_table()
+        self.about_button = QPushButton("About Dockyard")
+        self.setup_button = QPushButton("First-run setup…")
+        self.diagnostics_button = QPushButton("Collect diagnostics…")
+        self.reset_button = QPushButton("Reset to factory defaults…")
+        support_row = QHBoxLayout()
+        for button in (
+            self.about_button,
+            self.setup_button,
+            self.diagnostics_button,
+            self.reset_button,
+        ):
+            support_row.addWidget(button)
+        support_row.addStretch(1)
         title = QLabel(self.title)
         title.setObjectName("pageTitle")
         host_row = QHBoxLayout()
@@ -66,6 +81,7 @@ class SettingsPage(Page):
         form.addRow("Theme", self.theme)
         form.addRow("", self.close_to_tray)
         form.addRow("", self.notify_exits)
+        form.addRow("Support", support_row)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 14, 16, 12)
         layout.addWidget(title)
@@ -86,7 +102,16 @@ class SettingsPage(Page):
         self.close_to_tray.toggled.connect(lambda on: s.setValue(prefs.CLOSE_TO_TRAY, on))
         self.notify_exits.toggled.connect(lambda on: s.setValue(prefs.NOTIFY_EXITS, on))
         ctx.events.connected.connect(lambda: self.state.setText(f"Connected to {ctx.host}"))
+        self.about_button.clicked.connect(lambda: AboutDialog(self).exec())
+        self.setup_button.clicked.connect(self.open_setup)
+        self.diagnostics_button.clicked.connect(lambda: collect_diagnostics(self, ctx))
+        self.reset_button.clicked.connect(lambda: reset_to_defaults(self, ctx))
         ctx.events.disconnected.connect(lambda why: self.state.setText(f"Not connected: {why}"))
+
+    def open_setup(self) -> None:
+        dialog = FirstRunDialog(self)
+        dialog.machine_ready.connect(self.ctx.set_host)
+        dialog.show()
 
     def apply_host(self) -> None:
         host = self.host.text().strip() or DEFAULT_HOST
