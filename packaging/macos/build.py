@@ -7,8 +7,8 @@ command lines of signing and packing. Only `main()` runs anything, and only on m
 (`--dry-run` prints the commands anywhere).
 
 Layout of the bundle:
-- `Contents/MacOS/dockyard-desktop` (CFBundleExecutable) and `dockyard` (the CLI; the
-  first-run page offers to link it into /usr/local/bin).
+- `Contents/MacOS/dockyard-desktop` (CFBundleExecutable) and `dockyard` (the CLI, for
+  users to link into their PATH).
 - `Contents/Resources/guest/`: the prebuilt guest image; `Contents/MacOS/guest` links to
   it, because machine/config.images_home looks beside the executables and data files
   inside Contents/MacOS break code signing.
