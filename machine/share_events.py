@@ -156,6 +156,16 @@ class AgentChannel:
                 if line.startswith("error"):
                     log.warning("replay agent: %s", line.strip())
 
+    def warm(self) -> None:
+        """Open the channel now: the agent's interpreter start (seconds under TCG) would
+        otherwise delay the first replayed event."""
+        with self._lock:
+            try:
+                if self._chan is None:
+                    self._chan = self._open()
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                log.warning("replay: the guest agent did not start yet: %s", e)
+
     def send(self, message: dict[str, object]) -> None:
         data = (json.dumps(message) + "\n").encode()
         with self._lock:

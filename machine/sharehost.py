@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         session.start()
     for replayer in replayers:
         replayer.start()
+    if replayers:
+        threading.Thread(target=channel.warm, daemon=True).start()
     log.info("shares: %d sync sessions, %d replayed", len(sessions), len(replayers))
     try:
         while not stop.wait(0.5) and _pid_alive(args.qemu_pid):

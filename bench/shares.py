@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Shared folders: host-native disk vs virtiofs vs 9p vs a sync share's guest-local folder,
+in one run, on one booted machine (issue 6, acceptance 6).
+
+The same stdlib workload (bench/shares_workload.py) runs natively in a host folder and,
+over SSH, in the guest on each share: sequential write and read of 256 MiB (fsync after
+the write; the guest's page cache dropped before each read, so reads cross the transport),
+untar of a 10,000-file tree and a stat of those 10,000 files (caches dropped first). Each
+figure is the median of --runs. The table shows seconds and the time ratio to native
+(1.0 = native, 2.0 = twice as slow); the targets of the issue are read as: virtiofs read
+time <= 2x native, sync <= 1.11x, stat <= 3x.
+
+Knobs: 9p is measured once per mount variant (remounted in the guest between runs:
+msize and cache mode). virtiofsd runs as the backend starts it (its defaults). The sync
+share ignores the workload's folder, so the figure is the guest-local disk alone, not the
+sync copying 256 MiB to the host under the same emulated CPU.
+
+Usage: .venv/bin/python bench/shares.py [--runs 3] [--image DIR]
+Writes bench/results/shares.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import sigterm_as_interrupt, table, write_result
+
+from machine import ssh
+from machine.backend import MachineSpec, ShareSpec
+from machine.qemu_backend import DEFAULT_IMAGE, QemuBackend
+
+WORKLOAD = Path(__file__).with_name("shares_workload.py")
+METRICS = ("write_256m", "read_256m", "untar_10k", "stat_10k")
+NINEP_VARIANTS = {  # name: mount options (the first is the guest init's own)
+    "9p msize=512k cache=mmap": "trans=virtio,version=9p2000.L,msize=524288,cache=mmap",
+    "9p msize=512k cache=loose": "trans=virtio,version=9p2000.L,msize=524288,cache=loose",
+    "9p msize=128k cache=none": "trans=virtio,version=9p2000.L,msize=131072,cache=none",
+}
+GUEST_TAR = "/tmp/bench-tree.tar"
+GUEST_WORKLOAD = "/tmp/bench-workload.py"
+
+
+def make_tree_tar(path: Path, dirs: int = 100, per_dir: int = 100) -> None:
+    """10,000 files of 512 bytes in 100 folders."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "tree"
+        for d in range(dirs):
+            sub = root / f"d{d:03}"
+            sub.mkdir(parents=True)
+            for f in range(per_dir):
+                (sub / f"f{f:03}.txt").write_bytes(os.urandom(256).hex().encode())
+        with tarfile.open(path, "w") as tar:
+            tar.add(root, arcname="tree")
+
+
+def median_runs(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {m: statistics.median(r[m] for r in runs) for m in METRICS}
+
+
+def native(directory: Path, tarball: Path, runs: int) -> dict[str, float]:
+    out = []
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, str(WORKLOAD), str(directory), str(tarball)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out.append(json.loads(proc.stdout))
+    return median_runs(out)
+
+
+def guest(client: Any, directory: str, runs: int) -> dict[str, float]:
+    out = []
+    for _ in range(runs):
+        cmd = f"python3 {GUEST_WORKLOAD} {shlex.quote(directory)} {GUEST_TAR} --drop-caches"
+        code, text = ssh.run(client, cmd, timeout=1800)
+        if code != 0:
+            raise RuntimeError(f"workload in {directory} failed: {text}")
+        out.append(json.loads(text.strip().splitlines()[-1]))
+    return median_runs(out)
+
+
+def remount_9p(client: Any, tag: str, path: str, options: str) -> None:
+    q = shlex.quote(path)
+    code, text = ssh.run(client, f"umount {q} && mount -t 9p -o {options} {tag} {q}")
+    if code != 0:
+        raise RuntimeError(f"remount of 9p with {options} failed: {text}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="dy-bench-shares-", dir="/var/tmp"))
+    dirs = {m: base / m for m in ("native", "virtiofs", "9p", "sync")}
+    for d in dirs.values():
+        d.mkdir()
+    tarball = base / "tree.tar"
+    make_tree_tar(tarball)
+    results: dict[str, dict[str, float]] = {"native": native(dirs["native"], tarball, args.runs)}
+    print("native:", results["native"], flush=True)
+    spec = MachineSpec(
+        name="bench-shares",
+        directory=base / "m",
+        cpus=2,
+        memory_mb=2048,
+        disk_gb=4,
+        image_dir=Path(args.image),
+        shares=[
+            ShareSpec(dirs["virtiofs"], str(dirs["virtiofs"]), "virtiofs"),
+            ShareSpec(dirs["9p"], str(dirs["9p"]), "9p"),
+            ShareSpec(dirs["sync"], "/srv/bench-sync", "sync", ignore=("bench-work/",)),
+        ],
+    )
+    backend = QemuBackend(spec)
+    fs_types: dict[str, str] = {}
+    try:
+        backend.start()
+        port = int((spec.directory / "ssh.port").read_text())
+        client = ssh.connect(spec.directory, port, time.monotonic() + 60)
+        sftp = client.open_sftp()
+        sftp.put(str(tarball), GUEST_TAR)
+        sftp.put(str(WORKLOAD), GUEST_WORKLOAD)
+        ssh.run(client, "mkdir -p /srv/bench-sync")
+        for mode, path in (("virtiofs", str(dirs["virtiofs"])), ("sync", "/srv/bench-sync")):
+            fs_types[mode] = ssh.run(client, f"stat -f -c %T {shlex.quote(path)}")[1].strip()
+            results[mode] = guest(client, path, args.runs)
+            print(f"{mode} ({fs_types[mode]}):", results[mode], flush=True)
+        for name, options in NINEP_VARIANTS.items():
+            remount_9p(client, "share1", str(dirs["9p"]), options)
+            results[name] = guest(client, str(dirs["9p"]), args.runs)
+            print(f"{name}:", results[name], flush=True)
+        client.close()
+    finally:
+        backend.stop(timeout=60)
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+    ratios = {
+        mode: {m: round(r[m] / results["native"][m], 2) for m in METRICS}
+        for mode, r in results.items()
+    }
+    rows = [
+        [mode, *(f"{r[m]:.2f}s ({ratios[mode][m]:.2f}x)" for m in METRICS)]
+        for mode, r in results.items()
+    ]
+    print(table(["where", *METRICS], rows))
+    return {
+        "seconds": results,
+        "time_ratio_to_native": ratios,
+        "guest_fs": fs_types,
+        "runs": args.runs,
+        "virtiofsd": "defaults as the backend starts it",
+        "note": "guest page cache dropped before reads and stat; host cache not dropped",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--image", default=str(DEFAULT_IMAGE))
+    args = parser.parse_args()
+    sigterm_as_interrupt()
+    data = run(args)
+    print(f"wrote {write_result('shares', data)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The file-system workload of bench/shares.py, run natively on the host and inside the
+guest on each share (standard library only: the guest runs it with its own python3).
+
+Usage: python3 shares_workload.py DIR TARBALL [--drop-caches]
+Prints one JSON object of seconds: write_256m, read_256m, untar_10k, stat_10k.
+`--drop-caches` (the guest, as root) empties the page cache before each read phase, so
+reads go through the share's transport instead of the guest's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tarfile
+import time
+
+MIB = 1 << 20
+SIZE_MIB = 256
+
+
+def drop_caches(enabled: bool) -> None:
+    if enabled:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+
+
+def write(path: str) -> float:
+    block = os.urandom(MIB)
+    start = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for _ in range(SIZE_MIB):
+        os.write(fd, block)
+    os.fsync(fd)
+    os.close(fd)
+    return time.perf_counter() - start
+
+
+def read(path: str) -> float:
+    start = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    while os.read(fd, MIB):
+        pass
+    os.close(fd)
+    return time.perf_counter() - start
+
+
+def untar(tarball: str, dest: str) -> float:
+    start = time.perf_counter()
+    with tarfile.open(tarball) as tar:
+        try:
+            tar.extractall(dest, filter="data")
+        except TypeError:  # a python3 without extraction filters: our own tarball
+            tar.extractall(dest)
+    os.sync()
+    return time.perf_counter() - start
+
+
+def stat_all(root: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    count = 0
+    for parent, _dirs, files in os.walk(root):
+        for name in files:
+            os.stat(os.path.join(parent, name))
+            count += 1
+    return time.perf_counter() - start, count
+
+
+def main() -> None:
+    root, tarball = sys.argv[1], sys.argv[2]
+    drop = "--drop-caches" in sys.argv
+    work = os.path.join(root, "bench-work")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    big = os.path.join(work, "big")
+    result = {"write_256m": write(big)}
+    drop_caches(drop)
+    result["read_256m"] = read(big)
+    os.unlink(big)
+    result["untar_10k"] = untar(tarball, os.path.join(work, "tree"))
+    drop_caches(drop)
+    result["stat_10k"], result["files"] = stat_all(os.path.join(work, "tree"))
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
