@@ -91,8 +91,8 @@ def _share_parsers(verbs: Any) -> None:
     a.add_argument("--ignore", action="append", default=[], metavar="PATTERN", help="sync only")
     r = actions.add_parser("rm", help="stop sharing a folder")
     r.add_argument("ref", help="the share's tag, host path or guest path")
-    actions.add_parser("ls", help="list the shared folders")
-    for p in (a, r, v):
+    ls = actions.add_parser("ls", help="list the shared folders")
+    for p in (a, r, ls):
         p.add_argument("-m", "--machine", dest="name", default=DEFAULT_NAME, help="machine name")
 
 

@@ -117,3 +117,29 @@ def test_sync_shares_have_no_qemu_device_nor_mount_in_the_seed() -> None:
         ("share0", "/a"),
         ("share2", "/c"),
     ]
+
+
+def test_cli_share_add_ls_rm_and_a_bad_add_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli
+
+    monkeypatch.setenv("DOCKYARD_HOME", str(tmp_path / "home"))
+    src = tmp_path / "src"
+    src.mkdir()
+    assert cli.main(["machine", "create", "m", "--backend", "native"]) == 0
+    assert cli.main(["machine", "share", "add", str(src), "-m", "m", "--mode", "9p"]) == 0
+    before = (tmp_path / "home").rglob("machine.yaml").__next__().read_text()
+    assert cli.main(["machine", "share", "add", str(src / "nope"), "-m", "m"]) == 1
+    assert "not a directory" in capsys.readouterr().err
+    assert (
+        cli.main(["machine", "share", "add", str(src), "-m", "m", "--mode", "sync", "--readonly"])
+        == 1
+    )
+    assert (tmp_path / "home").rglob("machine.yaml").__next__().read_text() == before
+    capsys.readouterr()
+    assert cli.main(["machine", "share", "ls", "-m", "m"]) == 0
+    assert f"share0     9p        {src}" in capsys.readouterr().out
+    assert cli.main(["machine", "share", "rm", str(src), "-m", "m"]) == 0
+    assert cli.main(["machine", "share", "rm", str(src), "-m", "m"]) == 1
+    assert "no share" in capsys.readouterr().err
