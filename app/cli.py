@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from app import machine_cli, support_cli
+from app import machine_cli, qemu_path, support_cli
 from app.compose import commands as compose_commands
 from app.compose.errors import ComposeError
 from app.engine_client import EngineError
@@ -39,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    qemu_path.extend_path()  # the app's own QEMU, or Homebrew's, before the PATH given
     try:
         return int(args.run(args, args.host))
     except (ComposeError, EngineError, MachineError) as e:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app import applog
+from app import applog, qemu_path
 from app.gui import branding, prefs, theme
 from app.gui.context import AppContext
 from app.gui.tray import Tray
@@ -75,6 +75,7 @@ def make_app(argv: Sequence[str]) -> QApplication:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    qemu_path.extend_path()  # a Finder-started app has launchd's PATH: no QEMU on it
     log_file = applog.setup("dockyard-desktop")
     logging.getLogger(__name__).info("dockyard-desktop %s starting (log %s)", version(), log_file)
     app = make_app([sys.argv[0]])
