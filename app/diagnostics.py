@@ -35,6 +35,11 @@ MACHINE_FILES = (
     filenames.FORWARD_LOG,
     filenames.STAGES,
     filenames.LIBVIRT_XML,
+    filenames.PORTS,
+    filenames.PORTS_LOG,
+    filenames.SHARES,
+    filenames.SHARES_LOG,
+    filenames.DISK_USAGE,
 )
 
 
