@@ -48,7 +48,7 @@ def test_checks_machine_and_hello_world(
     qtbot.mouseClick(dialog.continue_button, Qt.MouseButton.LeftButton)
     assert dialog.steps.currentIndex() == 1
     cpus = config.default_cpus(config.host_cpus())
-    assert f"{cpus} CPUs" in dialog.machine_text.text()
+    assert f"{cpus} CPU" in dialog.machine_text.text()
 
     with qtbot.waitSignal(dialog.machine_ready, timeout=WAIT_MS):
         qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)

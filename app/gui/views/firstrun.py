@@ -118,6 +118,7 @@ class FirstRunDialog(QDialog):
         page = QWidget()
         self.check_list = QLabel("Checking this computer…")
         self.check_list.setWordWrap(True)
+        self.check_list.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.check_list.setTextFormat(Qt.TextFormat.RichText)
         self.check_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.recheck = QPushButton("Check again")
@@ -161,7 +162,8 @@ class FirstRunDialog(QDialog):
         memory = config.format_mib(config.default_memory_mib(config.host_memory_mib()))
         where = "on this computer" if self.backend == "native" else "in a virtual machine"
         self.machine_text = QLabel(
-            f"Dockyard will create the machine <b>{self.name}</b> {where}: {cpus} CPUs, "
+            f"Dockyard will create the machine <b>{self.name}</b> {where}: "
+            f"{cpus} CPU{'s' if cpus != 1 else ''}, "
             f"{memory} of memory (backend {self.backend})."
         )
         self.machine_text.setWordWrap(True)
