@@ -58,6 +58,7 @@ DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
 LOG_TAIL_LINES = 30
 GUEST_ENGINE_IP = "10.0.2.15"  # the guest's address on QEMU's user network (vm-contract.md)
 VIRTIOFSD_PATHS = ("/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd")
+VIRTIOFSD_ARGS: tuple[str, ...] = ()  # extra virtiofsd options (bench/shares.py tunes them)
 
 
 def host_os(system: str = sys.platform) -> str:
@@ -338,7 +339,10 @@ class QemuBackend:
         log_path = self.path(f"virtiofsd{index}.log")
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [binary, f"--socket-path={sock}", "-o", f"source={cfg.shares[index].host_path}"],
+                [
+                    *[binary, f"--socket-path={sock}"],
+                    *["-o", f"source={cfg.shares[index].host_path}", *VIRTIOFSD_ARGS],
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
