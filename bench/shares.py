@@ -11,7 +11,7 @@ figure is the median of --runs. The table shows seconds and the time ratio to na
 time <= 2x native, sync <= 1.11x, stat <= 3x.
 
 Knobs: 9p is measured once per mount variant (remounted in the guest between runs:
-msize and cache mode). virtiofsd runs as the backend starts it (its defaults). The sync
+msize and cache mode); virtiofs once per virtiofsd option set (a boot each). The sync
 share ignores the workload's folder, so the figure is the guest-local disk alone, not the
 sync copying 256 MiB to the host under the same emulated CPU.
 
@@ -22,6 +22,7 @@ Writes bench/results/shares.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -31,6 +32,8 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import sigterm_as_interrupt, table, write_result
 
-from machine import ssh
+from machine import qemu_backend, ssh
 from machine.backend import MachineSpec, ShareSpec
 from machine.qemu_backend import DEFAULT_IMAGE, QemuBackend
 
@@ -49,6 +52,10 @@ NINEP_VARIANTS = {  # name: mount options (the first is the guest init's own)
     "9p msize=512k cache=mmap": "trans=virtio,version=9p2000.L,msize=524288,cache=mmap",
     "9p msize=512k cache=loose": "trans=virtio,version=9p2000.L,msize=524288,cache=loose",
     "9p msize=128k cache=none": "trans=virtio,version=9p2000.L,msize=131072,cache=none",
+}
+VIRTIOFSD_VARIANTS = {  # name: extra virtiofsd options (one boot each; the first is ours)
+    "virtiofs cache=auto": (),
+    "virtiofs cache=always writeback": ("-o", "cache=always", "-o", "writeback"),
 }
 GUEST_TAR = "/tmp/bench-tree.tar"
 GUEST_WORKLOAD = "/tmp/bench-workload.py"
@@ -102,49 +109,77 @@ def remount_9p(client: Any, tag: str, path: str, options: str) -> None:
         raise RuntimeError(f"remount of 9p with {options} failed: {text}")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    base = Path(tempfile.mkdtemp(prefix="dy-bench-shares-", dir="/var/tmp"))
-    dirs = {m: base / m for m in ("native", "virtiofs", "9p", "sync")}
-    for d in dirs.values():
-        d.mkdir()
-    tarball = base / "tree.tar"
-    make_tree_tar(tarball)
-    results: dict[str, dict[str, float]] = {"native": native(dirs["native"], tarball, args.runs)}
-    print("native:", results["native"], flush=True)
-    spec = MachineSpec(
-        name="bench-shares",
-        directory=base / "m",
-        cpus=2,
-        memory_mb=2048,
-        disk_gb=4,
-        image_dir=Path(args.image),
-        shares=[
-            ShareSpec(dirs["virtiofs"], str(dirs["virtiofs"]), "virtiofs"),
-            ShareSpec(dirs["9p"], str(dirs["9p"]), "9p"),
-            ShareSpec(dirs["sync"], "/srv/bench-sync", "sync", ignore=("bench-work/",)),
-        ],
-    )
+@contextlib.contextmanager
+def booted(spec: MachineSpec) -> Iterator[Any]:
+    """The machine started, and an SSH session with the workload and tarball uploaded."""
     backend = QemuBackend(spec)
-    fs_types: dict[str, str] = {}
     try:
         backend.start()
         port = int((spec.directory / "ssh.port").read_text())
         client = ssh.connect(spec.directory, port, time.monotonic() + 60)
-        sftp = client.open_sftp()
-        sftp.put(str(tarball), GUEST_TAR)
-        sftp.put(str(WORKLOAD), GUEST_WORKLOAD)
-        ssh.run(client, "mkdir -p /srv/bench-sync")
-        for mode, path in (("virtiofs", str(dirs["virtiofs"])), ("sync", "/srv/bench-sync")):
-            fs_types[mode] = ssh.run(client, f"stat -f -c %T {shlex.quote(path)}")[1].strip()
-            results[mode] = guest(client, path, args.runs)
-            print(f"{mode} ({fs_types[mode]}):", results[mode], flush=True)
-        for name, options in NINEP_VARIANTS.items():
-            remount_9p(client, "share1", str(dirs["9p"]), options)
-            results[name] = guest(client, str(dirs["9p"]), args.runs)
-            print(f"{name}:", results[name], flush=True)
-        client.close()
+        try:
+            yield client
+        finally:
+            client.close()
     finally:
         backend.stop(timeout=60)
+
+
+def upload(client: Any, tarball: Path) -> None:
+    sftp = client.open_sftp()
+    sftp.put(str(tarball), GUEST_TAR)
+    sftp.put(str(WORKLOAD), GUEST_WORKLOAD)
+    sftp.close()
+
+
+def fs_type(client: Any, path: str) -> str:
+    return str(ssh.run(client, f"stat -f -c %T {shlex.quote(path)}")[1].strip())
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="dy-bench-shares-", dir="/var/tmp"))
+    results: dict[str, dict[str, float]] = {}
+    fs_types: dict[str, str] = {}
+    try:
+        dirs = {m: base / m for m in ("native", "virtiofs", "9p", "sync")}
+        for d in dirs.values():
+            d.mkdir()
+        tarball = base / "tree.tar"
+        make_tree_tar(tarball)
+        results["native"] = native(dirs["native"], tarball, args.runs)
+        print("native:", results["native"], flush=True)
+        spec = MachineSpec(
+            name="bench-shares",
+            directory=base / "m",
+            cpus=2,
+            memory_mb=2048,
+            disk_gb=4,
+            image_dir=Path(args.image),
+            shares=[
+                ShareSpec(dirs["virtiofs"], str(dirs["virtiofs"]), "virtiofs"),
+                ShareSpec(dirs["9p"], str(dirs["9p"]), "9p"),
+                ShareSpec(dirs["sync"], "/srv/bench-sync", "sync", ignore=("bench-work/",)),
+            ],
+        )
+        for n, (name, extra) in enumerate(VIRTIOFSD_VARIANTS.items()):
+            qemu_backend.VIRTIOFSD_ARGS = extra
+            with booted(spec if n == 0 else replace(spec, shares=spec.shares[:1])) as client:
+                upload(client, tarball)
+                fs_types["virtiofs"] = fs_type(client, str(dirs["virtiofs"]))
+                results[name] = guest(client, str(dirs["virtiofs"]), args.runs)
+                print(f"{name}:", results[name], flush=True)
+                if n:
+                    continue
+                ssh.run(client, "mkdir -p /srv/bench-sync")
+                fs_types["sync"] = fs_type(client, "/srv/bench-sync")
+                results["sync (guest-local)"] = guest(client, "/srv/bench-sync", args.runs)
+                print("sync:", results["sync (guest-local)"], flush=True)
+                for variant, options in NINEP_VARIANTS.items():
+                    remount_9p(client, "share1", str(dirs["9p"]), options)
+                    results[variant] = guest(client, str(dirs["9p"]), args.runs)
+                    print(f"{variant}:", results[variant], flush=True)
+    finally:
+        qemu_backend.VIRTIOFSD_ARGS = ()
         subprocess.run(["rm", "-rf", str(base)], check=False)
     ratios = {
         mode: {m: round(r[m] / results["native"][m], 2) for m in METRICS}
@@ -160,7 +195,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "time_ratio_to_native": ratios,
         "guest_fs": fs_types,
         "runs": args.runs,
-        "virtiofsd": "defaults as the backend starts it",
+        "virtiofsd_variants": {k: list(v) for k, v in VIRTIOFSD_VARIANTS.items()},
+        "ninep_variants": NINEP_VARIANTS,
         "note": "guest page cache dropped before reads and stat; host cache not dropped",
     }
 

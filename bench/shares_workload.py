@@ -54,7 +54,6 @@ def untar(tarball: str, dest: str) -> float:
             tar.extractall(dest, filter="data")
         except TypeError:  # a python3 without extraction filters: our own tarball
             tar.extractall(dest)
-    os.sync()
     return time.perf_counter() - start
 
 
