@@ -4,8 +4,9 @@ Why machines go through their backend's `remove()` rather than a recursive delet
 data directory: a running machine has processes (QEMU, the forwarder, a native engine)
 and mounts that a delete would leave behind. After them the data directory itself goes
 (with anything a crashed run left there), the `dockyard` docker context if it points at
-one of them, and the desktop app's QSettings. The app's logs stay: they explain what
-happened before the reset.
+one of them, and the desktop app's QSettings. The app's logs in the platform's log folder
+stay: they explain what happened before the reset (with $DOCKYARD_HOME set they live in
+`<home>/logs` and go with the rest).
 """
 
 from __future__ import annotations
