@@ -37,7 +37,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_OPEN
 from paramiko.message import Message
 
-from machine import clockwatch, filenames, portforward, ssh
+from machine import clockwatch, filenames, portforward, ssh, stages
 
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
@@ -242,22 +242,36 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _sshd_announced(serial: Path) -> bool:
+    try:
+        text = serial.read_text(errors="replace")
+    except OSError:
+        return False
+    return any(e.stage == "sshd" and not e.failed for e in stages.parse_serial(text))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m machine.forward")
     parser.add_argument("directory", type=Path)
     parser.add_argument("port", type=int)
     parser.add_argument("qemu_pid", type=int)
+    parser.add_argument("--serial", type=Path, help="wait for the guest's sshd line in it")
     args = parser.parse_args(argv)
     directory: Path = args.directory
 
     def qemu_alive() -> bool:
         return _pid_alive(args.qemu_pid)
 
+    def sshd_listening() -> bool:
+        return args.serial is None or _sshd_announced(args.serial)
+
     tunnel = Tunnel(lambda: ssh.connect(directory, args.port, time.monotonic() + 10, qemu_alive))
     # Started while the guest still boots, so the first session is waited for (as long as
     # the VM lives, up to the boot's own budget); a failure ends here, visibly in forward.log.
     try:
-        first = ssh.connect(directory, args.port, time.monotonic() + FIRST_CONNECT_S, qemu_alive)
+        first = ssh.connect(
+            directory, args.port, time.monotonic() + FIRST_CONNECT_S, qemu_alive, sshd_listening
+        )
     except ssh.HostKeyChanged as e:
         print(f"forward: {e.message}", file=sys.stderr, flush=True)
         return EXIT_HOST_KEY

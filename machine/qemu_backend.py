@@ -412,7 +412,10 @@ class QemuBackend:
         pid = self._proc.pid if self._proc else self.qemu_pid()
         with self.path(filenames.FORWARD_LOG).open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "machine.forward", str(self.dir), str(port), str(pid)],
+                [
+                    *[sys.executable, "-m", "machine.forward", str(self.dir), str(port), str(pid)],
+                    *["--serial", str(self.path(filenames.SERIAL_LOG))],
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

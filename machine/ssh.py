@@ -10,6 +10,8 @@ expected key is known before the first connection and any other key is refused.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,32 +92,81 @@ def connect_once(
     return client
 
 
-def connect(
-    directory: Path, port: int, deadline: float, alive: Callable[[], bool] = lambda: True
-) -> paramiko.SSHClient:
-    """Retry with backoff (0.1 s doubling to 1 s) until `deadline` (time.monotonic()), or
-    until `alive()` says the VM is gone.
+ATTEMPT_BANNER_S = 10.0  # how long one attempt waits for sshd's banner
+ATTEMPT_S = 20.0  # and for the TCP connection and key exchange
+ATTEMPT_EVERY_S = 3.0  # a new attempt starts this often while an earlier one still waits
+MAX_ATTEMPTS_AT_ONCE = 2
 
-    The banner wait starts short and doubles after each failed attempt (up to 8 s): while
-    sshd is not listening, QEMU's forward closes at once and a long wait costs nothing, but
-    a guest busy booting under TCG can take over a second to fork sshd's session process,
-    and a fixed 1 s wait would then give up on every attempt, forever."""
-    delay, banner = 0.1, 1.0
-    last: Exception | None = None
-    while alive():
+
+def connect(
+    directory: Path,
+    port: int,
+    deadline: float,
+    alive: Callable[[], bool] = lambda: True,
+    ready: Callable[[], bool] = lambda: True,
+) -> paramiko.SSHClient:
+    """Log in before `deadline` (time.monotonic()), unless `alive()` says the VM is gone.
+
+    No attempt starts before `ready()` (the guest's `dockyard-stage sshd` line): QEMU's
+    user-mode forward accepts at once and then tries the guest, and before the guest's
+    network is up its SYNs go unanswered and are retried with growing gaps, so an early
+    attempt can hang for seconds after sshd finally listens; each attempt also costs an
+    emulated CPU that is busy booting. Then attempts are patient (a guest busy under TCG
+    can take seconds to send the banner and finish the key exchange) and overlap a little:
+    a second one starts if the first is still waiting after 3 s, or 0.2 s after one failed.
+    The first that logs in wins; the others are closed as they finish."""
+    results: queue.Queue[tuple[paramiko.SSHClient | None, BaseException | None]] = queue.Queue()
+
+    def attempt() -> None:
         try:
-            # paramiko's `timeout` also bounds the key exchange, which the same busy
-            # guest slows down: it grows with the banner wait.
-            return connect_once(directory, port, timeout=2 * banner, banner_timeout=banner)
-        except HostKeyChanged:
-            raise
-        except (TimeoutError, paramiko.SSHException, OSError, EOFError) as e:
-            last = e
-        if time.monotonic() + delay > deadline:
-            raise TimeoutError(f"no SSH answer on 127.0.0.1:{port} ({last})")
-        time.sleep(delay)
-        delay, banner = min(delay * 2, 1.0), min(banner * 2, 8.0)
-    raise ConnectionError(f"the VM exited before SSH answered on 127.0.0.1:{port}")
+            client = connect_once(directory, port, ATTEMPT_S, ATTEMPT_BANNER_S)
+        except BaseException as e:
+            results.put((None, e))
+        else:
+            results.put((client, None))
+
+    running, next_start = 0, 0.0
+    last: BaseException | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            may_start = now < deadline and alive() and running < MAX_ATTEMPTS_AT_ONCE
+            may_start = may_start and ready()
+            if may_start and now >= next_start:
+                threading.Thread(target=attempt, daemon=True).start()
+                running, next_start = running + 1, now + ATTEMPT_EVERY_S
+            if now >= deadline or not alive():
+                break
+            if running == 0:
+                time.sleep(0.05)  # not ready yet, or between attempts
+                continue
+            try:
+                client, error = results.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            running -= 1
+            if client is not None:
+                return client
+            if isinstance(error, HostKeyChanged):
+                raise error
+            last = error
+            next_start = min(next_start, time.monotonic() + 0.2)
+    finally:
+        if running:
+            threading.Thread(target=_close_late, args=(results, running), daemon=True).start()
+    if not alive():
+        raise ConnectionError(f"the VM exited before SSH answered on 127.0.0.1:{port}")
+    raise TimeoutError(f"no SSH answer on 127.0.0.1:{port} ({last})")
+
+
+def _close_late(
+    results: queue.Queue[tuple[paramiko.SSHClient | None, BaseException | None]], count: int
+) -> None:
+    """Close the sessions of attempts that finished after another one won."""
+    for _ in range(count):
+        client, _ = results.get()
+        if client is not None:
+            client.close()
 
 
 def run(client: paramiko.SSHClient, command: str, timeout: float = 60.0) -> tuple[int, str]:
