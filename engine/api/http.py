@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import socketserver
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -245,6 +246,27 @@ class Router:
     def __init__(self, root: str = "") -> None:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.root = root  # the engine's --root, named in disk-full errors
+        self._lazy: list[tuple[tuple[str, ...], Callable[[Router], None]]] = []
+        self._lazy_lock = threading.Lock()
+
+    def add_lazy(self, prefixes: tuple[str, ...], register: Callable[[Router], None]) -> None:
+        """Routes under `prefixes` (whole path segments) that `register` adds on the first
+        request under one of them: a resource whose module is slow to import and seldom
+        used (the builder, the registry client) then costs nothing at engine start."""
+        self._lazy.append((prefixes, register))
+
+    def load_all(self) -> None:
+        """Register every lazy resource now (for code that lists the routes)."""
+        for prefixes, _ in list(self._lazy):
+            self._load_under(prefixes[0])
+
+    def _load_under(self, path: str) -> None:
+        with self._lazy_lock:
+            for entry in list(self._lazy):
+                prefixes, register = entry
+                if any(path == p or path.startswith(p + "/") for p in prefixes):
+                    register(self)
+                    self._lazy.remove(entry)  # only once registered: a failure is retried
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+?)", pattern)  # image names hold slashes
@@ -252,6 +274,8 @@ class Router:
         self.routes.append((method, re.compile(f"^{regex}$"), handler))
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+        if self._lazy:
+            self._load_under(path)
         allowed = False
         for m, regex, handler in self.routes:
             found = regex.match(path)

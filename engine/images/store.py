@@ -34,10 +34,13 @@ from engine import atomicfile
 from engine.errors import Conflict, InvalidParameter, NotFound
 from engine.images import describe
 from engine.images.blobstore import BlobStore, split_digest
-from engine.images.layers import diff_id_of
 from engine.images.reference import Reference, parse
-from engine.images.unpack import extract_layer
 from engine.timefmt import now_rfc3339
+
+# engine.images.unpack (tarfile) and engine.images.layers (gzip, bz2, lzma) are imported by
+# the two methods that read layer tars, not here: the store is loaded at every engine start,
+# where they would cost import time (seconds in an emulated guest) that only a pull, a load
+# or a build needs.
 
 InUse = Callable[[str], "bool | str"]
 Progress = Callable[[str, str], None]
@@ -244,6 +247,8 @@ class ImageStore:
                 shutil.rmtree(ldir, ignore_errors=True)
                 ldir.mkdir(parents=True)
                 try:
+                    from engine.images.unpack import extract_layer  # deferred: see the imports
+
                     with self.blobs.open(blob) as f:
                         info = extract_layer(f, ldir / "diff")
                     if info.diff_id != diff_id:
@@ -342,6 +347,8 @@ class ImageStore:
         for record in list(self._records.values()):
             if diff_id in record["diff_ids"]:
                 blob = record["layer_blobs"][record["diff_ids"].index(diff_id)]
+                from engine.images.layers import diff_id_of  # deferred: see the imports
+
                 with self.blobs.open(blob) as f:
                     return diff_id_of(f)[1]
         raise NotFound(f"layer {diff_id} is not in the store")

@@ -121,7 +121,9 @@ def _openapi_path(pattern: str) -> str:
 
 @cache
 def _router() -> Router:
-    return build_router(_stand_in())
+    router = build_router(_stand_in())
+    router.load_all()  # the engine imports some route modules on first use; list them all
+    return router
 
 
 def _served() -> dict[Route, Callable[..., Any]]:
