@@ -12,7 +12,7 @@ SOCK     := $(RUN_DIR)/docker.sock
 PYTEST_ARGS ?=
 BENCH_N  ?= 100
 
-.PHONY: help deps images run desktop screenshots test lint typecheck unit integration bench clean
+.PHONY: help deps images run desktop screenshots test lint typecheck unit integration bench package clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,11 @@ bench: deps images ## container start time vs podman, BENCH_N idle containers, n
 	@$(PY) bench/build.py
 	@$(PY) bench/boot.py
 	@$(PY) bench/gui.py
+
+package: deps images ## the frozen app (PyInstaller one-dir, also as a .tar.zst) and the .deb, under .cache/packaging
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[packaging]'
+	@$(PY) packaging/build.py deb
+	@$(PY) packaging/build.py tar
 
 clean: ## remove build outputs, caches and the `make run` state
 	@if grep -qs " $(CURDIR)/.dockyard" /proc/self/mountinfo; then \

@@ -1,10 +1,12 @@
-"""`python packaging/build.py onedir|deb`: the frozen app and the Linux packages.
+"""`python packaging/build.py onedir|deb|tar`: the frozen app and the Linux packages.
 
 Everything lands under `.cache/packaging/` (gitignored):
 - `dist/dockyard/`: the PyInstaller one-dir build (the portable artefact), with the guest
   image copied into `guest/` beside the executables (machine/config.images_home).
 - `dockyard_<version>_amd64.deb`: that tree under /opt/dockyard, staged and packed with
   dpkg-deb (packaging/linux/).
+- `dockyard-<version>-linux-x86_64.tar.zst`: the one-dir build as it is, the portable
+  artefact for other distributions (no AppImage: see packaging/README.md).
 
 A build is reused while nothing it was made from changed: the one-dir build records a hash
 of its inputs (our packages, the spec, pyproject.toml) in `dist/dockyard/.inputs`, so a
@@ -39,7 +41,7 @@ def inputs_hash() -> str:
     h = hashlib.sha256()
     files = [REPO / "pyproject.toml", REPO / "app" / "compose" / "compose-spec.json"]
     for top in SOURCES:
-        files += sorted(p for p in (REPO / top).rglob("*") if p.suffix in (".py", ".spec"))
+        files += sorted(p for p in (REPO / top).rglob("*") if p.suffix in (".py", ".spec", ".png"))
     for f in files:
         h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
@@ -75,9 +77,17 @@ def onedir(with_guest: bool = True) -> Path:
     return DIST
 
 
+def tarball(tree: Path) -> Path:
+    """The one-dir tree as `dockyard/` in a zstd tarball (tar keeps the executables' modes)."""
+    out = CACHE / f"dockyard-{deb.version()}-linux-x86_64.tar.zst"
+    cmd = ["tar", "--zstd", f"--exclude={tree.name}/{STAMP}", "-cf", str(out)]
+    subprocess.run([*cmd, "-C", str(tree.parent), tree.name], check=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__)
-    p.add_argument("what", choices=["onedir", "deb"])
+    p.add_argument("what", choices=["onedir", "deb", "tar"])
     p.add_argument("--no-guest", action="store_true", help="leave the guest image out")
     args = p.parse_args(argv)
     started = time.monotonic()
@@ -85,6 +95,8 @@ def main(argv: list[str]) -> int:
     out = tree
     if args.what == "deb":
         out = deb.build(tree, CACHE / "deb", CACHE)
+    elif args.what == "tar":
+        out = tarball(tree)
     print(f"{out} ({time.monotonic() - started:.0f}s)")
     return 0
 

@@ -18,9 +18,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 ASSETS = REPO / "packaging" / "assets"
+BRAND = REPO / "app" / "gui" / "brand"  # the SVG rendered by packaging/assets/render.py
 PREFIX = "opt/dockyard"
 EXECUTABLES = ("dockyard", "dockyard-desktop")
-ICON_SIZES = (16, 32, 48, 64, 128, 256)
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 # What the bundle runs but does not carry: QEMU for VM machines, a firewall backend for
 # the native engine's bridges, and the X libraries Qt's xcb platform loads at run time.
 DEPENDS = (
@@ -65,8 +66,8 @@ def control(ver: str, installed_kib: int) -> str:
 
 
 def png(size: int) -> bytes:
-    """A placeholder icon (a blue rounded square with a white band: a hull at sea) until
-    packaging/assets/ provides the real ones; drawn here so no binary is committed."""
+    """A placeholder icon (a blue rounded square with a white band), for a size the
+    brand renderings lack; drawn here so no binary is committed for it."""
 
     def pixel(x: int, y: int) -> bytes:
         r = size * 0.18
@@ -94,7 +95,8 @@ def png(size: int) -> bytes:
 
 
 def install_icons(root: Path) -> None:
-    """K2's brand assets when present (dockyard.svg, dockyard-<N>.png), else placeholders."""
+    """The brand icon (packaging/assets/dockyard.svg and its renderings), with a drawn
+    placeholder for any size not rendered."""
     hicolor = root / "usr/share/icons/hicolor"
     svg = ASSETS / "dockyard.svg"
     if svg.is_file():
@@ -103,7 +105,7 @@ def install_icons(root: Path) -> None:
     for n in ICON_SIZES:
         dest = hicolor / f"{n}x{n}/apps/dockyard.png"
         dest.parent.mkdir(parents=True)
-        rendered = ASSETS / f"dockyard-{n}.png"
+        rendered = BRAND / f"dockyard-{n}.png"
         if rendered.is_file():
             shutil.copy(rendered, dest)
         else:
