@@ -14,7 +14,9 @@ added, removed or failed, a clock step), both shown by `dockyard machine ports`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from machine import atomic, engineapi, filenames, portplan
 from machine.portlisten import ForwardFailed, QemuForward, TcpForward
 from machine.portplan import FAILED, LISTENING, Forward, ForwardState
 
+LOG_MAX_BYTES = 1 << 20
 RESYNC_EVERY_S = 30.0  # a periodic check in case an event was lost
 RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 4.0
@@ -85,6 +88,8 @@ class PortForwarder:
         containers = engineapi.get_json(self.engine_socket, "/containers/json")
         wanted = portplan.desired(containers, self.allow_all)
         with self._lock:
+            if self._stop.is_set():
+                return  # stop() closed everything while the list was fetched
             current = [f for f, _ in self._open.values()]
             plan = portplan.diff(current, wanted)
             for fwd in plan.remove:
@@ -129,8 +134,14 @@ class PortForwarder:
         atomic.write_text(self.dir / filenames.PORTS, json.dumps(doc, indent=1) + "\n", 0o600)
 
     def log(self, event: str, fields: dict[str, Any]) -> None:
+        """One JSON line; the file is kept under LOG_MAX_BYTES (the previous one as .1),
+        since a guest clock that drifts under an emulated CPU is stepped every few seconds."""
+        path = self.dir / filenames.PORTS_LOG
+        with contextlib.suppress(OSError):
+            if path.stat().st_size > LOG_MAX_BYTES:
+                os.replace(path, path.with_name(path.name + ".1"))
         line = json.dumps({"time": time.time(), "event": event, **fields})
-        with (self.dir / filenames.PORTS_LOG).open("a") as f:
+        with path.open("a") as f:
             f.write(line + "\n")
 
     # -- the loop -----------------------------------------------------------------------

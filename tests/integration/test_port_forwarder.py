@@ -83,7 +83,10 @@ def answers(port: int) -> bool:
 
 
 def port_free(port: int) -> bool:
+    """No listener holds the port (a server setting SO_REUSEADDR, as most do, can bind it;
+    connections the forward carried may still sit in TIME_WAIT)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
