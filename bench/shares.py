@@ -13,7 +13,10 @@ time <= 2x native, sync <= 1.11x, stat <= 3x.
 Knobs: 9p is measured once per mount variant (remounted in the guest between runs:
 msize and cache mode); virtiofs once per virtiofsd option set (a boot each). The sync
 share ignores the workload's folder, so the figure is the guest-local disk alone, not the
-sync copying 256 MiB to the host under the same emulated CPU.
+sync copying 256 MiB to the host under the same emulated CPU. The share keeper is stopped
+after boot: its event replay would turn each file the workload makes into a guest event.
+The untar uses the tar program on both sides (python's tarfile under TCG measures the
+emulated interpreter, not the share).
 
 Usage: .venv/bin/python bench/shares.py [--runs 3] [--image DIR]
 Writes bench/results/shares.json.
@@ -42,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import sigterm_as_interrupt, table, write_result
 
-from machine import qemu_backend, ssh
+from machine import qemu_backend, sharehost, ssh
 from machine.backend import MachineSpec, ShareSpec
 from machine.qemu_backend import DEFAULT_IMAGE, QemuBackend
 
@@ -164,6 +167,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for n, (name, extra) in enumerate(VIRTIOFSD_VARIANTS.items()):
             qemu_backend.VIRTIOFSD_ARGS = extra
             with booted(spec if n == 0 else replace(spec, shares=spec.shares[:1])) as client:
+                # The share keeper would replay every file the workload makes back into the
+                # guest as an event (it cannot tell the guest's own changes from the host's).
+                sharehost.terminate(spec.directory)
                 upload(client, tarball)
                 fs_types["virtiofs"] = fs_type(client, str(dirs["virtiofs"]))
                 results[name] = guest(client, str(dirs["virtiofs"]), args.runs)

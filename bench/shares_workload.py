@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tarfile
 import time
@@ -48,7 +49,14 @@ def read(path: str) -> float:
 
 
 def untar(tarball: str, dest: str) -> float:
+    """With the tar program where there is one (the guest's python runs emulated under TCG,
+    which would measure the interpreter rather than the share)."""
+    os.makedirs(dest)
+    tar_program = shutil.which("tar")
     start = time.perf_counter()
+    if tar_program:
+        subprocess.run([tar_program, "-xf", tarball, "-C", dest], check=True)
+        return time.perf_counter() - start
     with tarfile.open(tarball) as tar:
         try:
             tar.extractall(dest, filter="data")
