@@ -26,7 +26,7 @@ from engine.events import EventBus
 from engine.execs import ExecStore
 from engine.images.store import ImageStore
 from engine.network import datapath
-from engine.network.dns import EmbeddedDns
+from engine.network.dnsondemand import DnsOnDemand
 from engine.network.manager import DEFAULT_BRIDGE, FirewallRules, NetworkManager, firewall_table
 from engine.volumes import VolumeStore
 
@@ -76,7 +76,8 @@ class Daemon:
             opts.cgroup_parent,
             self.networks,
             # The resolver is a late-bound lambda: the container manager is made after it.
-            EmbeddedDns(
+            # The server itself is made when the first container needs a listener.
+            DnsOnDemand(
                 lambda cid, qname: self.containers.resolve_name(cid, qname),
                 reverse=lambda cid, ip: self.containers.reverse_name(cid, ip),
             ),
