@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import queue
 import select
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,7 +66,7 @@ def register(router: Router, d: Daemon) -> None:
                 "ApiVersion": API_VERSION,
                 "MinAPIVersion": MIN_API_VERSION,
                 "GitCommit": "",
-                "GoVersion": "python" + platform.python_version(),
+                "GoVersion": "python" + ".".join(map(str, sys.version_info[:3])),
                 "Os": "linux",
                 "Arch": default_platform().architecture,
                 "KernelVersion": uname.release,
@@ -99,7 +99,7 @@ def register(router: Router, d: Daemon) -> None:
                 "CgroupDriver": "cgroupfs",
                 "CgroupVersion": d.cgroups.version,
                 "KernelVersion": uname.release,
-                "OperatingSystem": "Dockyard Engine on " + platform.system(),
+                "OperatingSystem": "Dockyard Engine on " + os.uname().sysname,
                 "OSType": "linux",
                 "Architecture": uname.machine,
                 "NCPU": os.cpu_count() or 1,

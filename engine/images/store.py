@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -354,7 +354,7 @@ class ImageStore:
         raise NotFound(f"layer {diff_id} is not in the store")
 
     def tmp_dir(self) -> Path:
-        path = self.root / "tmp" / uuid.uuid4().hex
+        path = self.root / "tmp" / secrets.token_hex(16)
         path.mkdir(parents=True)
         return path
 
@@ -492,7 +492,7 @@ class ImageStore:
         src = self._layers / split_digest(diff_id)
         if not src.exists():
             return None
-        dst = self._layers / f".trash-{split_digest(diff_id)}-{uuid.uuid4().hex[:8]}"
+        dst = self._layers / f".trash-{split_digest(diff_id)}-{secrets.token_hex(4)}"
         src.rename(dst)
         return dst
 

@@ -186,7 +186,7 @@ def test_platform_str() -> None:
 def test_default_platform_maps_host_names(
     monkeypatch: pytest.MonkeyPatch, machine: str, expected: Platform
 ) -> None:
-    monkeypatch.setattr(m.host_platform, "machine", lambda: machine)
+    monkeypatch.setattr(m, "host_machine", lambda: machine)
     assert m.default_platform() == expected
 
 
