@@ -51,7 +51,8 @@ unit: deps ## only the fast tests (no root needed)
 integration: deps images ## only the root/namespace/registry tests
 	@$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
-bench: deps images ## container start time vs podman, BENCH_N idle containers, network throughput, build times, VM boot, desktop app start and memory
+bench: deps images ## engine and container start time vs podman, BENCH_N idle containers, network throughput, build times, VM boot, desktop app start and memory
+	@$(PY) bench/engine_start.py
 	@$(PY) bench/container_start.py
 	@$(PY) bench/scale.py --n $(BENCH_N)
 	@$(PY) bench/network.py
