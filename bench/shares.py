@@ -18,7 +18,7 @@ after boot: its event replay would turn each file the workload makes into a gues
 The untar uses the tar program on both sides (python's tarfile under TCG measures the
 emulated interpreter, not the share).
 
-Usage: .venv/bin/python bench/shares.py [--runs 3] [--image DIR]
+Usage: .venv/bin/python bench/shares.py [--runs 3] [--files 10000] [--image DIR]
 Writes bench/results/shares.json.
 """
 
@@ -50,7 +50,7 @@ from machine.backend import MachineSpec, ShareSpec
 from machine.qemu_backend import DEFAULT_IMAGE, QemuBackend
 
 WORKLOAD = Path(__file__).with_name("shares_workload.py")
-METRICS = ("write_256m", "read_256m", "untar_10k", "stat_10k")
+METRICS = ("write_256m", "read_256m", "untar_tree", "stat_tree")
 NINEP_VARIANTS = {  # name: mount options (the first is the guest init's own)
     "9p msize=512k cache=mmap": "trans=virtio,version=9p2000.L,msize=524288,cache=mmap",
     "9p msize=512k cache=loose": "trans=virtio,version=9p2000.L,msize=524288,cache=loose",
@@ -64,8 +64,10 @@ GUEST_TAR = "/tmp/bench-tree.tar"
 GUEST_WORKLOAD = "/tmp/bench-workload.py"
 
 
-def make_tree_tar(path: Path, dirs: int = 100, per_dir: int = 100) -> None:
-    """10,000 files of 512 bytes in 100 folders."""
+def make_tree_tar(path: Path, files: int) -> None:
+    """`files` files of 512 bytes, 100 to a folder."""
+    per_dir = 100
+    dirs = max(1, files // per_dir)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "tree"
         for d in range(dirs):
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for d in dirs.values():
             d.mkdir()
         tarball = base / "tree.tar"
-        make_tree_tar(tarball)
+        make_tree_tar(tarball, args.files)
         results["native"] = native(dirs["native"], tarball, args.runs)
         print("native:", results["native"], flush=True)
         spec = MachineSpec(
@@ -201,6 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "time_ratio_to_native": ratios,
         "guest_fs": fs_types,
         "runs": args.runs,
+        "files": args.files,
         "virtiofsd_variants": {k: list(v) for k, v in VIRTIOFSD_VARIANTS.items()},
         "ninep_variants": NINEP_VARIANTS,
         "note": "guest page cache dropped before reads and stat; host cache not dropped",
@@ -210,6 +213,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=10_000,
+        help="files in the untar/stat tree (under TCG, virtiofs creates about 15 a second)",
+    )
     parser.add_argument("--image", default=str(DEFAULT_IMAGE))
     args = parser.parse_args()
     sigterm_as_interrupt()

@@ -2,7 +2,8 @@
 guest on each share (standard library only: the guest runs it with its own python3).
 
 Usage: python3 shares_workload.py DIR TARBALL [--drop-caches]
-Prints one JSON object of seconds: write_256m, read_256m, untar_10k, stat_10k.
+Prints one JSON object of seconds: write_256m, read_256m, untar_tree, stat_tree (the
+tarball's files).
 `--drop-caches` (the guest, as root) empties the page cache before each read phase, so
 reads go through the share's transport instead of the guest's cache.
 """
@@ -86,9 +87,9 @@ def main() -> None:
     drop_caches(drop)
     result["read_256m"] = read(big)
     os.unlink(big)
-    result["untar_10k"] = untar(tarball, os.path.join(work, "tree"))
+    result["untar_tree"] = untar(tarball, os.path.join(work, "tree"))
     drop_caches(drop)
-    result["stat_10k"], result["files"] = stat_all(os.path.join(work, "tree"))
+    result["stat_tree"], result["files"] = stat_all(os.path.join(work, "tree"))
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))
 
