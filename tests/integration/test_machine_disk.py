@@ -73,3 +73,12 @@ def test_usage_reports_reclaimable_from_the_last_measured_guest_use(tmp_path: Pa
     assert usage is not None
     assert usage.reclaimable_bytes == usage.file_bytes - (1 << 20) > 0
     assert disk.usage(tmp_path / "missing.qcow2") is None
+
+
+def test_the_guests_use_is_read_from_df() -> None:
+    out = (
+        "Filesystem           1024-blocks    Used Available Capacity Mounted on\n"
+        "/dev/vdb                4062912  123456   3713936   3% /var/lib/dockyard\n"
+    )
+    assert disk.df_used_bytes(out) == 123456 * 1024
+    assert disk.df_used_bytes("df: /var/lib/dockyard: No such file or directory") is None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from machine import filenames, qmp, ssh
+from machine import disk, filenames, qmp, ssh
 from machine.backend import MachineSpec
 from machine.qemu_backend import QemuBackend
 from tests.integration.test_machine_qemu import IMAGE, Booted, pytestmark, stop_quietly
@@ -219,3 +220,18 @@ def test_guest_resolves_through_the_hosts_resolver(vm: Booted) -> None:
         client.close()
     assert code == 0, out
     assert out.strip() == want
+
+
+def test_stop_trims_and_compacts_the_data_disk_and_keeps_its_data(vm: Booted) -> None:
+    """Last in this module: it stops the shared machine, then starts it once more."""
+    data = vm.backend.path(filenames.DATA_DISK)
+    vm.backend.stop(timeout=60)
+    used = json.loads(vm.backend.path(filenames.DISK_USAGE).read_text())
+    assert used["guest_used_bytes"] > 0
+    check = subprocess.run(["qemu-img", "check", str(data)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    usage = disk.usage(data)
+    assert usage is not None and usage.file_bytes > 0
+    vm.backend.start()
+    images = vm.docker("images", "--format", "{{.Repository}}").stdout
+    assert "busybox" in images
