@@ -62,8 +62,7 @@ bench: deps images ## engine and container start time vs podman, BENCH_N idle co
 
 package: deps images ## the frozen app (PyInstaller one-dir, also as a .tar.zst) and the .deb, under .cache/packaging
 	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[packaging]'
-	@$(PY) packaging/build.py deb
-	@$(PY) packaging/build.py tar
+	@$(PY) packaging/build.py deb tar
 
 clean: ## remove build outputs, caches and the `make run` state
 	@if grep -qs " $(CURDIR)/.dockyard" /proc/self/mountinfo; then \

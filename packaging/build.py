@@ -1,4 +1,4 @@
-"""`python packaging/build.py onedir|deb|tar`: the frozen app and the Linux packages.
+"""`python packaging/build.py onedir|deb|tar...`: the frozen app and the Linux packages.
 
 Everything lands under `.cache/packaging/` (gitignored):
 - `dist/dockyard/`: the PyInstaller one-dir build (the portable artefact), with the guest
@@ -71,9 +71,14 @@ def onedir(with_guest: bool = True) -> Path:
         subprocess.run(cmd, cwd=REPO, check=True)
         stamp.write_text(want)
     guest = DIST / "guest"
-    if with_guest and not (guest / GUEST.name / "manifest.json").is_file():
-        shutil.rmtree(guest, ignore_errors=True)
-        shutil.copytree(ensure_guest(), guest / GUEST.name, ignore=shutil.ignore_patterns(".*"))
+    copied = guest / GUEST.name / "manifest.json"
+    if with_guest:
+        source = ensure_guest()
+        if not (
+            copied.is_file() and copied.read_bytes() == (source / "manifest.json").read_bytes()
+        ):
+            shutil.rmtree(guest, ignore_errors=True)
+            shutil.copytree(source, guest / GUEST.name, ignore=shutil.ignore_patterns(".*"))
     return DIST
 
 
@@ -85,19 +90,24 @@ def tarball(tree: Path) -> Path:
     return out
 
 
+def package(what: str, tree: Path) -> Path:
+    if what == "deb":
+        return deb.build(tree, CACHE / "deb", CACHE)
+    if what == "tar":
+        return tarball(tree)
+    return tree
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__)
-    p.add_argument("what", choices=["onedir", "deb", "tar"])
+    p.add_argument("what", nargs="+", choices=["onedir", "deb", "tar"])
     p.add_argument("--no-guest", action="store_true", help="leave the guest image out")
     args = p.parse_args(argv)
     started = time.monotonic()
-    tree = onedir(with_guest=not args.no_guest)
-    out = tree
-    if args.what == "deb":
-        out = deb.build(tree, CACHE / "deb", CACHE)
-    elif args.what == "tar":
-        out = tarball(tree)
-    print(f"{out} ({time.monotonic() - started:.0f}s)")
+    tree = onedir(with_guest=not args.no_guest)  # once: both packages hold the same build
+    for what in args.what:
+        out = package(what, tree)
+        print(f"{out} ({time.monotonic() - started:.0f}s)")
     return 0
 
 
