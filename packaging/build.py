@@ -60,6 +60,11 @@ def onedir(with_guest: bool = True) -> Path:
     stamp = DIST / STAMP
     if not (stamp.is_file() and stamp.read_text() == want):
         pyinstaller = Path(sys.executable).with_name("pyinstaller")
+        if not pyinstaller.is_file():
+            raise SystemExit(
+                f"{pyinstaller} is missing: install the packaging extra "
+                "(pip install -e '.[packaging]', which `make package` does)"
+            )
         cmd = [
             str(pyinstaller),
             "--noconfirm",

@@ -122,6 +122,9 @@ def test_installed_dockyard_runs_a_native_machine_for_the_docker_cli(
         assert engine_argv[:3] == [str(exe).encode(), b"engine", b"serve"]
         load_busybox(h, tmp_path / "busybox.tar", test_images / "busybox")
         assert h.docker("run", "--rm", "busybox", "echo", "hi").stdout == "hi\n"
+        # exec goes through another helper the frozen executable runs (engine/runtime/nsexec)
+        h.docker("run", "-d", "--name", "idle", "busybox", "sleep", "1000")
+        assert h.docker("exec", "idle", "echo", "in").stdout == "in\n"
         h.dockyard("stop")
         assert "stopped" in h.dockyard("status").stdout
 
