@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import paramiko
 
 from machine import atomic, engineapi, filenames, portplan
-from machine.portlisten import ForwardFailed, QemuForward, TcpForward
+from machine.portlisten import ForwardFailed, QemuForward, TcpForward, hostfwd_reaches
 from machine.portplan import FAILED, LISTENING, Forward, ForwardState
 
 LOG_MAX_BYTES = 1 << 20
@@ -46,7 +46,8 @@ class Listener(Protocol):
 def open_forward(
     fwd: Forward, transport: Callable[[], paramiko.Transport], qmp_socket: Path | None
 ) -> Listener:
-    if fwd.proto == "tcp":
+    """hostfwd where it reaches (the faster way, portlisten.py), else SSH for TCP."""
+    if fwd.proto == "tcp" and not hostfwd_reaches(fwd, qmp_socket):
         return TcpForward(fwd, transport)
     return QemuForward(fwd, qmp_socket)
 
@@ -107,7 +108,8 @@ class PortForwarder:
         try:
             listener = open_forward(fwd, self.transport, self.qmp_socket)
         except ForwardFailed as e:
-            state = ForwardState(fwd, FAILED, str(e), "ssh" if fwd.proto == "tcp" else "qmp")
+            via = "qmp" if hostfwd_reaches(fwd, self.qmp_socket) or fwd.proto == "udp" else "ssh"
+            state = ForwardState(fwd, FAILED, str(e), via)
             self._failed[fwd.key] = state
             self.log("forward-failed", state.as_dict())
             return
