@@ -3,9 +3,9 @@
 Docker's API needs three things a plain request/response server lacks:
 chunked streaming replies (pull progress, logs -f, events), connection
 hijacking (attach and exec start upgrade the socket to a raw stream) and
-version-prefixed paths (`/v1.50/containers/json`). http.server gives us
-HTTP/1.1 parsing and keep-alive; everything else lives here, so routes only
-ever see a `Request` and return a `Reply`.
+version-prefixed paths (`/v1.50/containers/json`). engine/api/httpproto.py (http.server's
+rules without its imports) gives us HTTP/1.1 parsing and keep-alive; everything else
+lives here, so routes only ever see a `Request` and return a `Reply`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import socketserver
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from engine.api.httpproto import HttpRequestHandler
 from engine.errors import EngineError, InvalidParameter
 
 log = logging.getLogger("engine.api")
@@ -309,7 +309,7 @@ def error_body(message: str) -> bytes:
     return json.dumps({"message": message}).encode() + b"\n"
 
 
-class ApiHandler(BaseHTTPRequestHandler):
+class ApiHandler(HttpRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def version_string(self) -> str:

@@ -38,6 +38,9 @@ KEPT_OUT = {
     "urllib.request": "the registry client's HTTP",
     "engine.network.dns": "the embedded DNS server, made for the first container's listener",
     "platform": "a large module for what os.uname() and sys.version_info answer",
+    "http.server": "engine/api/httpproto.py parses requests without it",
+    "ssl": "http.client's import; the engine speaks TLS only to registries, on a pull",
+    "email": "http.client's header parser; engine/api/httpproto.py has its own",
 }
 
 
