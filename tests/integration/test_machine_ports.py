@@ -142,6 +142,7 @@ def test_published_port_answers_on_host_loopback_then_is_freed(vm: Booted) -> No
     assert wait_for(lambda: answers(port)), forwards(vm)
     print(f"\nGET 127.0.0.1:{port} answered {time.monotonic() - returned:.2f} s after docker run")
     assert forwards(vm)[("tcp", port)]["state"] == "listening"
+    assert forwards(vm)[("tcp", port)]["via"] == "qmp"  # the faster way (bench/forward.py)
     assert vm.docker("stop", "-t", "1", "web").returncode == 0
     assert wait_for(lambda: port_free(port) and ("tcp", port) not in forwards(vm))
 
