@@ -55,6 +55,22 @@ def _lines(cmd: list[str]) -> set[str]:
     return out
 
 
+def _nft_lines() -> set[str]:
+    """`nft list ruleset` lines, each prefixed with its table: a bare `chain forward {` could
+    belong to any table, and only the table says whose it is."""
+    if shutil.which("nft") is None:
+        return set()
+    res = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=False)
+    out, table = set(), ""
+    for line in res.stdout.splitlines():
+        line = re.sub(r"# handle \d+|packets \d+ bytes \d+", "", line).strip()
+        if line.startswith("table "):
+            table = line.removesuffix("{").strip()
+        if line and not line.startswith("#"):
+            out.add(line if line.startswith("table ") else f"{table}: {line}")
+    return out
+
+
 @dataclass(frozen=True)
 class HostState:
     """What networking leaves on the host, as comparable sets of names and lines."""
@@ -80,7 +96,7 @@ class HostState:
             links=frozenset(p.name for p in Path("/sys/class/net").iterdir()),
             netns=frozenset(netns),
             mounts=frozenset(mounts),
-            nft=frozenset(_lines(["nft", "list", "ruleset"])),
+            nft=frozenset(_nft_lines()),
             iptables=frozenset(_lines(["iptables-save"])),
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Signal, Slot
 
 from app.engine_client import EngineClient
@@ -40,14 +41,21 @@ class CallRelay(QObject):
     @Slot(object)
     def _deliver_result(self, result: object) -> None:
         CallRelay._in_flight.discard(self)
-        if self._on_done is not None:
+        if self._on_done is not None and _alive(self._on_done):
             self._on_done(result)
 
     @Slot(object)
     def _deliver_error(self, error: object) -> None:
         CallRelay._in_flight.discard(self)
-        if self._on_error is not None and isinstance(error, Exception):
+        if self._on_error is not None and isinstance(error, Exception) and _alive(self._on_error):
             self._on_error(error)
+
+
+def _alive(callback: Callable[..., None]) -> bool:
+    """False for a method of a widget Qt has already deleted (its page closed while the call
+    ran): the answer has nobody left to show it to."""
+    owner = getattr(callback, "__self__", None)
+    return not isinstance(owner, QObject) or shiboken6.isValid(owner)
 
 
 class CallWorker(QRunnable):
