@@ -42,8 +42,12 @@ lint: deps ## ruff check + ruff format --check
 typecheck: deps ## mypy --strict on engine/ and machine/
 	@$(VENV)/bin/mypy --strict engine machine
 
+# Most tests wait (on containers, sockets, guests) rather than compute, so three workers fit
+# two cores; guest-booting modules share one worker (tests/conftest.py: SERIAL_GROUP).
+PYTEST_WORKERS ?= 3
+
 test: deps images lint typecheck ## everything: lint, typecheck, unit and integration tests
-	@$(VENV)/bin/pytest tests $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest tests -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 unit: deps ## only the fast tests (no root needed)
 	@$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

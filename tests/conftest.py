@@ -38,11 +38,30 @@ IMAGES_DIR = Path(os.environ.get("DOCKYARD_TEST_IMAGES", REPO / ".cache" / "test
 IMAGE_NAMES = ("busybox", "multilayer", "multiarch")
 
 
+# Modules that boot guests under TCG (or freeze the whole app): they are CPU-bound, so under
+# `make test`'s parallel workers they share one worker and run one after another, where
+# their stage timeouts hold; every other module runs whole on one worker (its module-scoped
+# fixtures are made once).
+SERIAL_GROUP = "guests"
+GUEST_MODULES = frozenset(
+    {
+        "test_vmimage_build",
+        "test_machine_qemu",
+        "test_machine_libvirt",
+        "test_machine_ports",
+        "test_machine_shares",
+        "test_packaging_linux",
+    }
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     integration_dir = REPO / "tests" / "integration"
     skip_root = pytest.mark.skip(reason="integration tests need root (namespaces, cgroups)")
     for item in items:
         path = Path(str(item.fspath))
+        group = SERIAL_GROUP if path.stem in GUEST_MODULES else str(path.relative_to(REPO))
+        item.add_marker(pytest.mark.xdist_group(group))
         if integration_dir in path.parents:
             item.add_marker(pytest.mark.integration)
         elif "integration" not in item.keywords:
