@@ -38,6 +38,7 @@ from paramiko.common import cMSG_CHANNEL_OPEN
 from paramiko.message import Message
 
 from machine import clockwatch, filenames, portforward, ssh, stages
+from machine.procs import pid_alive
 
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
@@ -232,16 +233,6 @@ def serve(listener: socket.socket, tunnel: Tunnel, remote: str = GUEST_SOCKET) -
         threading.Thread(target=_handle, args=(conn, tunnel, remote), daemon=True).start()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _sshd_announced(serial: Path) -> bool:
     try:
         text = serial.read_text(errors="replace")
@@ -260,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     directory: Path = args.directory
 
     def qemu_alive() -> bool:
-        return _pid_alive(args.qemu_pid)
+        return pid_alive(args.qemu_pid)
 
     def sshd_listening() -> bool:
         return args.serial is None or _sshd_announced(args.serial)
@@ -289,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = clockwatch.ClockWatch(tunnel.transport, ports.poke, ports.log, ports.ready)
     threading.Thread(target=clock.run, daemon=True).start()
     try:
-        while _pid_alive(args.qemu_pid):
+        while pid_alive(args.qemu_pid):
             time.sleep(0.5)
     finally:
         clock.stop()

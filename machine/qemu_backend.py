@@ -52,6 +52,7 @@ from machine.backend import (
     StageFailed,
 )
 from machine.errors import MachineError
+from machine.procs import pid_alive
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
@@ -100,17 +101,6 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.replace("\r", "").splitlines()[-lines:])
-
-
-def pid_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def owned_pid(pidfile: Path, marker: str) -> int | None:

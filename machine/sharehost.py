@@ -29,6 +29,7 @@ import paramiko
 
 from machine import filenames, ssh
 from machine.backend import ShareSpec
+from machine.procs import pid_alive
 from machine.share_events import AgentChannel, Replayer
 from machine.sync import shares as syncshares
 
@@ -86,14 +87,6 @@ class SharedClient:
             return client
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m machine.sharehost")
     parser.add_argument("directory", type=Path)
@@ -104,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     specs = read(args.directory)
-    client = SharedClient(args.directory, args.port, lambda: _pid_alive(args.qemu_pid))
+    client = SharedClient(args.directory, args.port, lambda: pid_alive(args.qemu_pid))
     sessions = syncshares.sessions(args.directory, specs, client.connect)
     channel = AgentChannel(client.get)
     replayers = [
@@ -120,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=channel.warm, daemon=True).start()
     log.info("shares: %d sync sessions, %d replayed", len(sessions), len(replayers))
     try:
-        while not stop.wait(0.5) and _pid_alive(args.qemu_pid):
+        while not stop.wait(0.5) and pid_alive(args.qemu_pid):
             pass
     finally:
         for replayer in replayers:
@@ -168,7 +161,7 @@ def running_pid(directory: Path) -> int | None:
     except (OSError, ValueError):
         return None
     ours = b"machine.sharehost" in cmdline and str(directory).encode() in cmdline
-    return pid if ours and _pid_alive(pid) else None
+    return pid if ours and pid_alive(pid) else None
 
 
 def terminate(directory: Path, timeout: float = 20.0) -> None:
@@ -177,11 +170,11 @@ def terminate(directory: Path, timeout: float = 20.0) -> None:
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.05)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
