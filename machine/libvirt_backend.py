@@ -38,11 +38,8 @@ from machine.qemu_backend import (
     QemuBackend,
     diagnose_qemu,
     free_port,
-    host_arch,
-    host_os,
     owned_pid,
     tail,
-    tsc_khz,
 )
 
 URI = "qemu:///system"
@@ -168,7 +165,7 @@ class LibvirtBackend(QemuBackend):
 
     # -- start ----------------------------------------------------------------------------
     def _spawn(self, accel_name: str) -> int:
-        cfg = self._vm_config(accel_name)
+        cfg = self._libvirt_vm_config(accel_name)
         xml = domain_xml(self.domain, cfg, shutil.which(cfg_binary(cfg)) or cfg_binary(cfg))
         self.path(filenames.LIBVIRT_XML).write_text(xml)
         with self._connection() as conn:
@@ -186,44 +183,18 @@ class LibvirtBackend(QemuBackend):
         self.path(filenames.QEMU_PID).write_text(f"{self.qemu_pid() or ''}\n")
         return cfg.ssh_port
 
-    def _vm_config(self, accel_name: str) -> qemu_argv.VmConfig:
+    def _libvirt_vm_config(self, accel_name: str) -> qemu_argv.VmConfig:
         """The same VM the qemu backend would run (its image, seed, disk and port)."""
-        image_dir, manifest = self.image()
-        boot = manifest.get("boot", {})
-        kernel = image_dir / str(boot.get("kernel", "vmlinux"))
-        initrd = image_dir / str(boot.get("initrd", "initramfs.img"))
-        for what, path in (("kernel", kernel), ("initramfs", initrd)):
-            if not path.is_file():
-                raise StageFailed(
-                    f"the image's {what} {path} does not exist", "qemu", "rebuild it: make images"
-                )
         port = self.spec.ssh_port or free_port()
+        cfg = self._vm_config(accel_name, port)
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
         seed.write(self.dir, self.spec.engine_args, self.spec.shares)
         for stale in (filenames.QMP_SOCK, filenames.SOCKET):
             with contextlib.suppress(FileNotFoundError):
                 self.path(stale).unlink()
         self.path(filenames.SERIAL_LOG).write_bytes(b"")
-        self._kernel = kernel
-        return qemu_argv.VmConfig(
-            host=host_os(),
-            arch=host_arch(),
-            accel=accel_name,
-            cpus=self.spec.cpus,
-            memory_mb=self.spec.memory_mb,
-            kernel=kernel,
-            initrd=initrd,
-            cmdline=str(boot.get("cmdline", "console=ttyS0 quiet panic=-1")),
-            data_disk=self.path(filenames.DATA_DISK),
-            seed=self.path(filenames.SEED),
-            serial_log=self.path(filenames.SERIAL_LOG),
-            qmp_socket=self.path(filenames.QMP_SOCK),
-            pid_file=self.path(filenames.QEMU_PID),  # unused: libvirt keeps its own
-            ssh_port=port,
-            rootfs=image_dir / boot["rootfs"] if boot.get("rootfs") else None,
-            tsc_khz=tsc_khz(),
-            shares=tuple(self.spec.shares),
-        )
+        self._kernel = cfg.kernel
+        return cfg
 
     def _qemu_exit(self, port: int) -> StageFailed:
         log = self._libvirt_log()

@@ -260,6 +260,34 @@ class QemuBackend:
         raise AssertionError("unreachable")
 
     def _spawn(self, accel_name: str) -> int:
+        port = self.spec.ssh_port or free_port()
+        cfg = self._vm_config(accel_name, port)
+        self.path(filenames.SSH_PORT).write_text(f"{port}\n")
+        sharehost.write(self.dir, self.spec.shares)
+        seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
+        for stale in (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID):
+            with contextlib.suppress(FileNotFoundError):
+                self.path(stale).unlink()
+        self.path(filenames.SERIAL_LOG).write_bytes(b"")
+        argv = qemu_argv.build(cfg)
+        self.path(filenames.QEMU_ARGV).write_text("\n".join(argv) + "\n")
+        for index in qemu_argv.virtiofs_shares(cfg):
+            self._virtiofsd.append(self._spawn_virtiofsd(cfg, index))
+        with self.path(filenames.QEMU_LOG).open("wb") as log:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the CLI; not killed by its terminal's ^C
+            )
+        self._kernel = cfg.kernel
+        return port
+
+    def _vm_config(self, accel_name: str, port: int) -> qemu_argv.VmConfig:
+        """The VM of this machine's image, disk, seed and sockets; the libvirt backend runs
+        the same one, so both take it from here. A missing kernel or initramfs fails first,
+        before any file of the machine changes."""
         image_dir, manifest = self.image()
         boot = manifest.get("boot", {})
         kernel = image_dir / str(boot.get("kernel", "vmlinux"))
@@ -271,16 +299,7 @@ class QemuBackend:
                     "qemu",
                     "rebuild the image: make images",
                 )
-        rootfs = image_dir / boot["rootfs"] if boot.get("rootfs") else None
-        port = self.spec.ssh_port or free_port()
-        self.path(filenames.SSH_PORT).write_text(f"{port}\n")
-        sharehost.write(self.dir, self.spec.shares)
-        seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
-        for stale in (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID):
-            with contextlib.suppress(FileNotFoundError):
-                self.path(stale).unlink()
-        self.path(filenames.SERIAL_LOG).write_bytes(b"")
-        cfg = qemu_argv.VmConfig(
+        return qemu_argv.VmConfig(
             host=host_os(),
             arch=host_arch(),
             accel=accel_name,
@@ -295,24 +314,10 @@ class QemuBackend:
             qmp_socket=self.path(filenames.QMP_SOCK),
             pid_file=self.path(filenames.QEMU_PID),
             ssh_port=port,
-            rootfs=rootfs,
+            rootfs=image_dir / boot["rootfs"] if boot.get("rootfs") else None,
             tsc_khz=tsc_khz(),
             shares=tuple(self.spec.shares),
         )
-        argv = qemu_argv.build(cfg)
-        self.path(filenames.QEMU_ARGV).write_text("\n".join(argv) + "\n")
-        for index in qemu_argv.virtiofs_shares(cfg):
-            self._virtiofsd.append(self._spawn_virtiofsd(cfg, index))
-        with self.path(filenames.QEMU_LOG).open("wb") as log:
-            self._proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives the CLI; not killed by its terminal's ^C
-            )
-        self._kernel = kernel
-        return port
 
     def _spawn_virtiofsd(self, cfg: qemu_argv.VmConfig, index: int) -> subprocess.Popen[bytes]:
         """One virtiofsd per virtiofs share; it exits by itself when QEMU disconnects."""
