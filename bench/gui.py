@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,31 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, Ours, engine_with_busybox, sigterm_as_interrupt, table, write_result
 
 from tests.engine_process import pss_kib, rss_kib
+from tests.xvfb import xvfb
 
 PROBE = Path(__file__).resolve().parent / "gui_probe.py"
-
-
-@contextlib.contextmanager
-def xvfb() -> Iterator[str | None]:
-    """A private X server's DISPLAY, or None without Xvfb."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        yield None
-        return
-    read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        [binary, "-displayfd", str(write_end), "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end, "rb") as pipe:
-            number = pipe.readline().decode().strip()
-        yield f":{number}" if number.isdigit() else None
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def app_env(display: str | None, config: Path) -> dict[str, str]:

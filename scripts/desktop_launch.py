@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,43 +20,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "screenshots"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.xvfb import stop, xvfb  # noqa: E402
 
 
 def has_display(env: dict[str, str]) -> bool:
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
-
-
-@contextlib.contextmanager
-def xvfb() -> Iterator[str | None]:
-    """A private X server's DISPLAY, or None when Xvfb is not installed."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        yield None
-        return
-    read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        [binary, "-displayfd", str(write_end), "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # Ctrl-C goes to the app, which then lets go of the display
-    )
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end, "rb") as pipe:
-            number = pipe.readline().decode().strip()
-        yield f":{number}" if number.isdigit() else None
-    finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @contextlib.contextmanager

@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.engine_process import free_bridge_name  # noqa: E402
 from tests.registry import push_oci_layout, run_registry  # noqa: E402
+from tests.xvfb import xvfb  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
 IMAGES = REPO / ".cache" / "test-images"
@@ -61,30 +60,6 @@ def run(argv: list[str], env: dict[str, str], check: bool = True) -> str:
     if check and done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
     return done.stdout
-
-
-@contextlib.contextmanager
-def xvfb() -> Iterator[str]:
-    """A private X server; yields its DISPLAY. Xvfb picks a free display number itself."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        raise SystemExit("Xvfb is missing: run scripts/install_deps.sh (make deps)")
-    read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        [binary, "-displayfd", str(write_end), "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end, "rb") as pipe:
-            number = pipe.readline().decode().strip()
-        if not number.isdigit():
-            raise SystemExit("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class Machine:
@@ -172,6 +147,10 @@ def main() -> int:
         machine.start()
         populate(machine, registry.host)
         display = stack.enter_context(xvfb())
+        if display is None:
+            raise SystemExit(
+                "Xvfb is missing or did not start: run scripts/install_deps.sh (make deps)"
+            )
         env = {
             **machine.env,
             "DISPLAY": display,
