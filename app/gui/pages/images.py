@@ -12,8 +12,6 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from PySide6.QtWidgets import QCheckBox, QMessageBox
-
 from app.engine_client import EngineClient, NotFound
 from app.gui.models.container_row import human_bytes
 from app.gui.models.images import COLUMNS, ImageRow, image_rows
@@ -78,15 +76,12 @@ class ImagesPage(ListPage):
         )
 
     def _ask_remove(self, names: list[str]) -> tuple[bool, bool]:
-        box = QMessageBox(self)
-        box.setWindowTitle("Remove images")
-        box.setText(f"Remove {shown_names(names)}?")
-        box.setInformativeText("An image a container uses cannot be removed without force.")
-        force = QCheckBox("Force (also untag it everywhere, even if a stopped container uses it)")
-        box.setCheckBox(force)
-        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        return box.exec() == QMessageBox.StandardButton.Yes, force.isChecked()
+        return self.ask_with_option(
+            "Remove images",
+            f"Remove {shown_names(names)}?",
+            "Force (also untag it everywhere, even if a stopped container uses it)",
+            "An image a container uses cannot be removed without force.",
+        )
 
     # -- prune ---------------------------------------------------------------------------
     def prune(self) -> None:
@@ -101,14 +96,11 @@ class ImagesPage(ListPage):
         )
 
     def _ask_prune(self) -> tuple[bool, bool]:
-        box = QMessageBox(self)
-        box.setWindowTitle("Prune images")
-        box.setText("Remove dangling images (untagged and unused)?")
-        everything = QCheckBox("Also remove every tagged image that no container uses")
-        box.setCheckBox(everything)
-        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        return box.exec() == QMessageBox.StandardButton.Yes, everything.isChecked()
+        return self.ask_with_option(
+            "Prune images",
+            "Remove dangling images (untagged and unused)?",
+            "Also remove every tagged image that no container uses",
+        )
 
     def shutdown(self) -> None:
         super().shutdown()

@@ -21,6 +21,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -234,6 +235,22 @@ class ListPage(Page):
             QMessageBox.StandardButton.Cancel,
         )
         return answer == QMessageBox.StandardButton.Yes
+
+    def ask_with_option(
+        self, title: str, text: str, option: str, detail: str = ""
+    ) -> tuple[bool, bool]:
+        """A Yes/Cancel question (Cancel the default) with one checkbox, such as a remove's
+        force or a prune's "everything": (answered Yes, box checked)."""
+        box = QMessageBox(self)
+        box.setWindowTitle(title)
+        box.setText(text)
+        if detail:
+            box.setInformativeText(detail)
+        checkbox = QCheckBox(option)
+        box.setCheckBox(checkbox)
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return box.exec() == QMessageBox.StandardButton.Yes, checkbox.isChecked()
 
     def _update_actions(self, *_: object) -> None:
         rows = self.selected_rows()

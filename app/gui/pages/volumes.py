@@ -12,8 +12,6 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from PySide6.QtWidgets import QCheckBox, QMessageBox
-
 from app.engine_client import EngineClient, EngineError, NotFound
 from app.gui.models.container_row import human_bytes
 from app.gui.models.volumes import COLUMNS, VolumeRow, volume_rows
@@ -82,14 +80,11 @@ class VolumesPage(ListPage):
         )
 
     def _ask_prune(self) -> tuple[bool, bool]:
-        box = QMessageBox(self)
-        box.setWindowTitle("Prune volumes")
-        box.setText("Remove anonymous volumes that no container uses? Their data is deleted.")
-        everything = QCheckBox("Also remove named volumes that no container uses")
-        box.setCheckBox(everything)
-        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        return box.exec() == QMessageBox.StandardButton.Yes, everything.isChecked()
+        return self.ask_with_option(
+            "Prune volumes",
+            "Remove anonymous volumes that no container uses? Their data is deleted.",
+            "Also remove named volumes that no container uses",
+        )
 
 
 def _remove(client: EngineClient, names: list[str]) -> list[str]:
