@@ -217,7 +217,7 @@ def main() -> int:
         "--files",
         type=int,
         default=10_000,
-        help="files in the untar/stat tree (under TCG, virtiofs creates about 15 a second)",
+        help="files in the untar/stat tree (under TCG, virtiofs creates about 50 a second)",
     )
     parser.add_argument("--image", default=str(DEFAULT_IMAGE))
     args = parser.parse_args()
