@@ -11,10 +11,7 @@ since events that happened while disconnected are not replayed.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.engine_client import EngineClient
+from app.gui.workers.stream_conn import StreamConnection
 
 BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
@@ -38,8 +36,7 @@ class EventStream(QThread):
         self._client = client
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
+        self._stream = StreamConnection()
 
     def run(self) -> None:
         failures = 0
@@ -58,9 +55,7 @@ class EventStream(QThread):
 
     def _follow(self) -> None:
         conn, resp = self._client().open_stream("GET", "/events")
-        with self._lock:
-            self._conn = conn
-        try:
+        with self._stream.reading(conn):
             if self._stop.is_set():
                 return
             self.opened.emit()
@@ -71,10 +66,6 @@ class EventStream(QThread):
                 for line in lines:
                     if line.strip():
                         self.received.emit(json.loads(line))
-        finally:
-            with self._lock:
-                self._conn = None
-            conn.close()
 
     def retry_now(self) -> None:
         """Skip the rest of the pause before the next connection attempt."""
@@ -84,11 +75,7 @@ class EventStream(QThread):
         """End the stream from any thread: shutting the socket down wakes the reader."""
         self._stop.set()
         self._wake.set()
-        with self._lock:
-            sock = self._conn.sock if self._conn is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._stream.interrupt()
         self.wait()
 
 

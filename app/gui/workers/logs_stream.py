@@ -19,9 +19,6 @@ Cancelling: `stop()` shuts the socket down from the GUI thread, which wakes the 
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +28,7 @@ from PySide6.QtCore import QThread, Signal
 
 from app.engine_client import EngineClient
 from app.gui.workers.body import READ_SIZE
+from app.gui.workers.stream_conn import StreamConnection
 
 GATHER_S = 0.008
 
@@ -58,8 +56,7 @@ class LogStream(QThread):
         self._pending = bytearray()
         self._pending_lock = threading.Lock()
         self._stop = threading.Event()
-        self._conn_lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
+        self._stream = StreamConnection()
 
     def take(self, limit: int) -> bytes:
         """Up to `limit` bytes of the reply body as sent (still chunk-encoded when
@@ -94,9 +91,7 @@ class LogStream(QThread):
         }
         conn, resp = client.open_stream("GET", f"/containers/{ref}/logs", params)
         self.chunked = bool(resp.chunked)
-        with self._conn_lock:
-            self._conn = conn
-        try:
+        with self._stream.reading(conn):
             if self._stop.is_set():
                 return
             self.opened.emit(str(info.get("Name", "")).lstrip("/") or self.container[:12])
@@ -106,17 +101,9 @@ class LogStream(QThread):
                     self._pending += data
                 if len(data) < READ_SIZE:
                     time.sleep(GATHER_S)  # let the socket gather more: fewer, larger reads
-        finally:
-            with self._conn_lock:
-                self._conn = None
-            conn.close()
 
     def stop(self) -> None:
         """End the stream from any thread and wait for the thread to finish."""
         self._stop.set()
-        with self._conn_lock:
-            sock = self._conn.sock if self._conn is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._stream.interrupt()
         self.wait()

@@ -9,10 +9,7 @@ shuts the socket down from the GUI thread: the engine then abandons the pull.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +18,7 @@ from PySide6.QtCore import QThread, Signal
 
 from app.engine_client import EngineClient, split_tag
 from app.gui.workers.body import pieces
+from app.gui.workers.stream_conn import StreamConnection
 
 
 class PullStream(QThread):
@@ -33,8 +31,7 @@ class PullStream(QThread):
         self._client = client
         self.image = image
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
+        self._stream = StreamConnection()
 
     def run(self) -> None:
         try:
@@ -57,10 +54,8 @@ class PullStream(QThread):
         name, tag = split_tag(self.image)
         params = {"fromImage": name, "tag": tag}
         conn, resp = self._client().open_stream("POST", "/images/create", params)
-        with self._lock:
-            self._conn = conn
         last: dict[str, Any] = {}
-        try:
+        with self._stream.reading(conn):
             buf = b""
             for chunk in pieces(resp):
                 buf += chunk
@@ -71,18 +66,10 @@ class PullStream(QThread):
                         if last.get("error"):
                             return last
                         self.message.emit(last)
-        finally:
-            with self._lock:
-                self._conn = None
-            conn.close()
         return last
 
     def stop(self) -> None:
         """Abandon the pull from any thread and wait for the thread to end."""
         self._stop.set()
-        with self._lock:
-            sock = self._conn.sock if self._conn is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self._stream.interrupt()
         self.wait()
