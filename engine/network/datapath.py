@@ -70,12 +70,7 @@ def ensure_bridge(name: str, gateway: str, prefix_len: int, mtu: int = 1500) -> 
 
 def remove_bridge(name: str) -> None:
     """Delete the bridge (its remaining veths are released, not deleted); gone is fine."""
-    with Netlink() as nl:
-        link = nl.link(name)
-        if link is None:
-            return
-        _require_kind(link, "bridge")
-        nl.delete_link(name)
+    _delete_link(name, "bridge")
 
 
 def attach(
@@ -143,12 +138,7 @@ def _configure_inside(
 
 def detach(host_ifname: str) -> None:
     """Delete the veth pair by its host end; gone (e.g. with its netns) is fine."""
-    with Netlink() as nl:
-        link = nl.link(host_ifname)
-        if link is None:
-            return
-        _require_kind(link, "veth")
-        nl.delete_link(host_ifname)
+    _delete_link(host_ifname, "veth")
 
 
 def link_names() -> list[str]:
@@ -173,6 +163,17 @@ def _open_netns(path: Path) -> int:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise OSError(errno.ENOENT, f"no network namespace at {path}") from None
+
+
+def _delete_link(name: str, kind: str) -> None:
+    """Delete `name` if it exists, refusing an interface of another kind (a name clash with
+    the host's own interfaces must never delete them)."""
+    with Netlink() as nl:
+        link = nl.link(name)
+        if link is None:
+            return
+        _require_kind(link, kind)
+        nl.delete_link(name)
 
 
 def _require_kind(link: Link, kind: str) -> None:
