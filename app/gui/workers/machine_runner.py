@@ -120,10 +120,7 @@ class MachineRunner(MachineController):
     def start(self) -> None:
         if self.busy:
             return
-        self.stages = []
-        self.error = None
-        self.stage_changed.emit([])
-        self._set_state(MachineState.STARTING)
+        self._starting()
         self._verb(
             "Starting…",
             lambda report: machine_jobs.start(self.name, report),
@@ -138,16 +135,20 @@ class MachineRunner(MachineController):
     def restart(self) -> None:
         if self.busy:
             return
-        self.stages = []
-        self.error = None
-        self.stage_changed.emit([])
-        self._set_state(MachineState.STARTING)
+        self._starting()
 
         def both(report: Callable[[Stage], None]) -> object:
             machine_jobs.stop(self.name)
             return machine_jobs.start(self.name, report)
 
         self._verb("Restarting…", both, progress=self._on_stage, failed=self._start_failed)
+
+    def _starting(self) -> None:
+        """A start's fresh page: the last run's stages and error cleared, state STARTING."""
+        self.stages = []
+        self.error = None
+        self.stage_changed.emit([])
+        self._set_state(MachineState.STARTING)
 
     # -- other verbs -----------------------------------------------------------------------
     def watch(self, name: str | None = None) -> None:
