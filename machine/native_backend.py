@@ -47,6 +47,7 @@ from machine.backend import (
     StageStatus,
 )
 from machine.errors import BackendUnavailable, MachineError
+from machine.stages import StageClock
 
 ENGINE_TIMEOUT = 60.0  # the engine answers /_ping in well under a second; recovery may take longer
 STOP_CONTAINER_SECONDS = 10
@@ -323,16 +324,12 @@ class NativeBackend:
         return status == 200
 
 
-class _Clock:
-    """Times the native start's two stages and reports them as the VM backends do."""
-
-    def __init__(self, progress: Progress | None) -> None:
-        self.progress = progress
-        self.t0 = time.monotonic()
-        self.stages: list[Stage] = []
+class _Clock(StageClock):
+    """Times the native start's two stages and reports them as the VM backends do; its
+    stages carry their own hints, and only an OSError becomes the stage's StageFailed."""
 
     @contextlib.contextmanager
-    def stage(self, name: str, hint: str) -> Iterator[Stage]:
+    def stage(self, name: str, hint: str = "") -> Iterator[Stage]:
         current = Stage(name, time.monotonic() - self.t0, hint=hint)
         self.stages.append(current)
         self._report(current)
@@ -345,16 +342,6 @@ class _Clock:
             self._finish(current, StageStatus.FAILED, str(e))
             raise StageFailed(str(e), name, hint) from e
         self._finish(current, StageStatus.DONE, current.detail)
-
-    def _finish(self, stage: Stage, status: StageStatus, detail: str) -> None:
-        stage.duration = time.monotonic() - self.t0 - stage.started
-        stage.status = status
-        stage.detail = detail
-        self._report(stage)
-
-    def _report(self, stage: Stage) -> None:
-        if self.progress is not None:
-            self.progress(stage)
 
 
 def _read_pid(path: Path) -> int:
