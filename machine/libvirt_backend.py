@@ -34,11 +34,11 @@ from typing import Any
 from machine import filenames, qemu_argv, seed
 from machine.backend import MachineSpec, MachineState, MachineStatus, StageFailed
 from machine.errors import BackendUnavailable
+from machine.procs import owned_pid
 from machine.qemu_backend import (
     QemuBackend,
     diagnose_qemu,
     free_port,
-    owned_pid,
     tail,
 )
 

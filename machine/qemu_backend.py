@@ -52,7 +52,7 @@ from machine.backend import (
     StageFailed,
 )
 from machine.errors import MachineError
-from machine.procs import pid_alive
+from machine.procs import owned_pid, pid_alive
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
@@ -101,17 +101,6 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.replace("\r", "").splitlines()[-lines:])
-
-
-def owned_pid(pidfile: Path, marker: str) -> int | None:
-    """The pid in `pidfile` if that process runs and its command line names `marker` (our
-    machine directory): a recycled pid is never mistaken for ours."""
-    try:
-        pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return pid if marker.encode() in cmdline and pid_alive(pid) else None
 
 
 def diagnose_qemu(log: str, port: int, kernel: Path) -> tuple[str, str]:

@@ -29,7 +29,7 @@ import paramiko
 
 from machine import filenames, ssh
 from machine.backend import ShareSpec
-from machine.procs import pid_alive
+from machine.procs import owned_pid, pid_alive
 from machine.share_events import AgentChannel, Replayer
 from machine.sync import shares as syncshares
 
@@ -155,13 +155,7 @@ def spawn(directory: Path, port: int, qemu_pid: int, shares: Sequence[ShareSpec]
 
 def running_pid(directory: Path) -> int | None:
     """The keeper's pid, if it runs and is this machine's (a recycled pid never is)."""
-    try:
-        pid = int((directory / filenames.SHARES_PID).read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
-        return None
-    ours = b"machine.sharehost" in cmdline and str(directory).encode() in cmdline
-    return pid if ours and pid_alive(pid) else None
+    return owned_pid(directory / filenames.SHARES_PID, "machine.sharehost", str(directory))
 
 
 def terminate(directory: Path, timeout: float = 20.0) -> None:

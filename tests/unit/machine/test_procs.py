@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-from machine.procs import pid_alive
+from machine.procs import owned_pid, pid_alive
 
 
 def test_running_process_is_alive() -> None:
@@ -27,3 +28,17 @@ def test_zombie_then_reaped_process_is_gone() -> None:
     finally:
         proc.wait()
     assert not pid_alive(proc.pid)
+
+
+def test_owned_pid_needs_every_marker_in_the_command_line(tmp_path: Path) -> None:
+    script = "import sys; sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdin=subprocess.PIPE)
+    try:
+        pidfile = tmp_path / "x.pid"
+        pidfile.write_text(f"{proc.pid}\n")
+        assert owned_pid(pidfile, "sys.stdin.read", str(tmp_path)) == proc.pid
+        assert owned_pid(pidfile, "sys.stdin.read", "/elsewhere") is None
+        (tmp_path / "bad.pid").write_text("not a pid\n")
+        assert owned_pid(tmp_path / "bad.pid", str(tmp_path)) is None
+    finally:
+        proc.communicate(b"")

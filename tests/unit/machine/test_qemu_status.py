@@ -6,7 +6,8 @@ from pathlib import Path
 
 from machine import filenames
 from machine.backend import MachineSpec, MachineState
-from machine.qemu_backend import QemuBackend, owned_pid
+from machine.procs import owned_pid
+from machine.qemu_backend import QemuBackend
 
 
 def backend(tmp_path: Path) -> QemuBackend:
