@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from engine.api import schema
 from engine.api.http import Reply, Request, Router, StreamReply, filter_flag, storage_error
 from engine.build.cache import BuildCache, prune_images
+from engine.containers.filters import has_label
 from engine.errors import EngineError, InvalidParameter
 from engine.images import archive, auth, reference
 from engine.images import pull as pull_mod
@@ -214,6 +215,4 @@ def _ref_match(tag: str, pattern: str) -> bool:
 
 
 def _has_label(config: dict[str, Any], spec: str) -> bool:
-    labels = (config.get("config") or {}).get("Labels") or {}
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
+    return has_label((config.get("config") or {}).get("Labels") or {}, spec)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.api import schema
 from engine.api.http import Reply, Request, Router, filter_flag
-from engine.containers.filters import parse_until
+from engine.containers.filters import has_label, parse_until
 from engine.errors import InvalidParameter, NotFound
 from engine.network.model import BRIDGE, Network
 from engine.timefmt import parse_rfc3339
@@ -136,11 +136,6 @@ def register(router: Router, d: Daemon) -> None:
     router.add("POST", "/networks/{id}/disconnect", disconnect)
 
 
-def _has_label(labels: dict[str, str], spec: str) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
 def _pattern(key: str, text: str) -> re.Pattern[str]:
     """Docker matches name and id filters as regular expressions (so `web` finds `web2`)."""
     try:
@@ -167,7 +162,7 @@ def _list_matcher(
             not names or any(p.search(net.name) for p in names),
             not ids or any(p.search(net.id) for p in ids),
             not flt.get("driver") or net.driver in flt["driver"],
-            all(_has_label(net.labels, s) for s in flt.get("label", [])),
+            all(has_label(net.labels, s) for s in flt.get("label", [])),
             not flt.get("scope") or "local" in flt["scope"],
             not types or ("builtin" if net.builtin else "custom") in types,
             dangling is None or _dangling(net, in_use) == dangling,
@@ -188,9 +183,9 @@ def _prune_matcher(flt: dict[str, list[str]], now: float) -> Callable[[Network],
     def ok(net: Network) -> bool:
         if net.driver != BRIDGE:
             return False
-        if not all(_has_label(net.labels, s) for s in flt.get("label", [])):
+        if not all(has_label(net.labels, s) for s in flt.get("label", [])):
             return False
-        if any(_has_label(net.labels, s) for s in flt.get("label!", [])):
+        if any(has_label(net.labels, s) for s in flt.get("label!", [])):
             return False
         return all(parse_rfc3339(net.created) < limit for limit in limits)
 

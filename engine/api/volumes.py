@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.api import schema
 from engine.api.http import Reply, Request, Router, filter_flag
+from engine.containers.filters import has_label
 
 if TYPE_CHECKING:
     from engine.daemon import Daemon
@@ -24,7 +25,7 @@ def register(router: Router, d: Daemon) -> None:
         if drivers:
             vols = [v for v in vols if v["Driver"] in drivers]
         for spec in flt.get("label") or []:
-            vols = [v for v in vols if _has_label(v["Labels"], spec)]
+            vols = [v for v in vols if has_label(v["Labels"], spec)]
         if "dangling" in flt:
             dangling = filter_flag(flt, "dangling", False)
             vols = [v for v in vols if (not users(v["Name"])) == dangling]
@@ -57,7 +58,7 @@ def register(router: Router, d: Daemon) -> None:
         return Reply(
             200,
             d.volumes.prune(
-                users, all_volumes, lambda have: all(_has_label(have, s) for s in labels)
+                users, all_volumes, lambda have: all(has_label(have, s) for s in labels)
             ),
         )
 
@@ -66,9 +67,3 @@ def register(router: Router, d: Daemon) -> None:
     router.add("POST", "/volumes/prune", prune)
     router.add("GET", "/volumes/{name}", inspect)
     router.add("DELETE", "/volumes/{name}", remove)
-
-
-def _has_label(labels: dict[str, Any], spec: str) -> bool:
-    """`key` or `key=value`, as Docker's label filters read them."""
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)

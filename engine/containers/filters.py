@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from engine.containers import health
 from engine.containers.model import Container
@@ -47,10 +48,15 @@ def check_statuses(filters: dict[str, list[str]]) -> dict[str, list[str]]:
     return filters
 
 
-def _label(c: Container, spec: str) -> bool:
+def has_label(labels: Mapping[str, Any], spec: str) -> bool:
+    """`key` or `key=value`, as Docker's label filters read them (containers, images,
+    networks and volumes alike)."""
     key, sep, value = spec.partition("=")
-    labels = c.labels
     return key in labels and (not sep or labels[key] == value)
+
+
+def _label(c: Container, spec: str) -> bool:
+    return has_label(c.labels, spec)
 
 
 def _name(c: Container, pattern: str) -> bool:
