@@ -273,13 +273,7 @@ class Netlink:
         if mac:
             attrs += attr(IFLA_ADDRESS, mac_bytes(mac))
         attrs += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "bridge"))
-        flags = IFF_UP if up else 0
-        self.request(
-            RTM_NEWLINK,
-            NLM_F_CREATE | NLM_F_EXCL,
-            ifinfo(flags=flags, change=IFF_UP) + attrs,
-            f"create bridge {name}",
-        )
+        self._new_link(attrs, up, f"create bridge {name}")
 
     def create_veth(
         self,
@@ -311,12 +305,14 @@ class Netlink:
         if master:
             attrs += attr_u32(IFLA_MASTER, master)
         attrs += attr(IFLA_LINKINFO, linkinfo)
+        self._new_link(attrs, up, f"create veth {name}")
+
+    def _new_link(self, attrs: bytes, up: bool, what: str) -> None:
+        """Create the link `attrs` describe; an existing one of that name is an error
+        (EEXIST), never silently reused."""
         flags = IFF_UP if up else 0
         self.request(
-            RTM_NEWLINK,
-            NLM_F_CREATE | NLM_F_EXCL,
-            ifinfo(flags=flags, change=IFF_UP) + attrs,
-            f"create veth {name}",
+            RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfo(flags=flags, change=IFF_UP) + attrs, what
         )
 
     def set_link(
