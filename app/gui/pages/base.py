@@ -9,7 +9,7 @@ when it leaves; `focus_filter()` is Ctrl+F on that page; `shutdown()` at quit.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from app.gui.context import AppContext
 
@@ -32,6 +32,17 @@ class Page(QWidget):
     def attach(self, ctx: AppContext) -> None:
         """Called once by the window; subclasses connect to ctx's signals here."""
         self._ctx = ctx
+
+    def title_bar(self, beside: QWidget, stretch: int = 1) -> QHBoxLayout:
+        """The row that heads a page: its title (styled as pageTitle by the theme), then
+        `beside` (a filter box, a machine picker) taking `stretch` of the width."""
+        title = QLabel(self.title)
+        title.setObjectName("pageTitle")
+        bar = QHBoxLayout()
+        bar.addWidget(title)
+        bar.addSpacing(12)
+        bar.addWidget(beside, stretch)
+        return bar
 
     def activated(self) -> None:
         """The page is now in front (refresh what is cheap, start live updates)."""

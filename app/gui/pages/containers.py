@@ -119,12 +119,7 @@ class ContainersPage(Page):
     # -- layout ------------------------------------------------------------------------
 
     def _build(self) -> None:
-        title = QLabel(self.title)
-        title.setObjectName("pageTitle")
-        bar = QHBoxLayout()
-        bar.addWidget(title)
-        bar.addSpacing(12)
-        bar.addWidget(self.filter, 1)
+        bar = self.title_bar(self.filter)
         for spec in ACTIONS:
             action = QAction(spec.text, self)
             action.setShortcut(QKeySequence(spec.shortcut))

@@ -84,12 +84,7 @@ class ListPage(Page):
         self._build()
 
     def _build(self) -> None:
-        title = QLabel(self.title)
-        title.setObjectName("pageTitle")
-        bar = QHBoxLayout()
-        bar.addWidget(title)
-        bar.addSpacing(12)
-        bar.addWidget(self.filter, 1)
+        bar = self.title_bar(self.filter)
         tools_row = QHBoxLayout()
         tools_row.addLayout(self.tools)
         tools_row.addStretch(1)

@@ -165,12 +165,7 @@ class MachinePage(Page):
         self.empty_text.setWordWrap(True)
 
     def _build_layout(self) -> None:
-        title = QLabel(self.title)
-        title.setObjectName("pageTitle")
-        header = QHBoxLayout()
-        header.addWidget(title)
-        header.addSpacing(12)
-        header.addWidget(self.machines)
+        header = self.title_bar(self.machines, stretch=0)
         header.addStretch(1)
         for b in (self.start_button, self.stop_button, self.restart_button):
             header.addWidget(b)
