@@ -55,6 +55,7 @@ GUEST_MODULES = frozenset(
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     integration_dir = REPO / "tests" / "integration"
     skip_root = pytest.mark.skip(reason="integration tests need root (namespaces, cgroups)")
