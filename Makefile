@@ -44,10 +44,11 @@ typecheck: deps ## mypy --strict on engine/ and machine/
 
 # Most tests wait (on containers, sockets, guests) rather than compute, so three workers fit
 # two cores; guest-booting modules share one worker (tests/conftest.py: SERIAL_GROUP).
+# `make test` includes the package tests, which build the .deb and the one-dir app first.
 PYTEST_WORKERS ?= 3
 
 test: deps images lint typecheck ## everything: lint, typecheck, unit and integration tests
-	@$(VENV)/bin/pytest tests -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	@DOCKYARD_PACKAGE_TESTS=1 $(VENV)/bin/pytest tests -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 unit: deps ## only the fast tests (no root needed)
 	@$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -58,7 +58,7 @@ stamp=.venv/.dockyard-deps
 # the upstream static binary: .venv/bin/docker-compose. Debian 12 ships only compose v1.
 if [[ ! -f $stamp || pyproject.toml -nt $stamp || ! -x .venv/bin/docker-compose ]]; then
   echo "installing python dev dependencies into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,libvirt]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,libvirt,packaging]'
   touch "$stamp"
 fi
 
