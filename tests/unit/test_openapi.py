@@ -25,8 +25,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from engine.api.app import build_router
 from engine.api.http import API_VERSION, Router
 
@@ -186,9 +184,10 @@ def test_document_has_the_openapi_3_skeleton() -> None:
     assert len(ids) == len(set(ids)), "operationIds must be unique"
 
 
-def test_document_is_valid_openapi_when_the_validator_is_installed() -> None:
-    validator = pytest.importorskip("openapi_spec_validator")
-    validator.validate(_doc())
+def test_document_is_valid_openapi() -> None:
+    import openapi_spec_validator  # a dev dependency; imported here, as no other test needs it
+
+    openapi_spec_validator.validate(_doc())
 
 
 def test_document_version_is_the_served_api_version() -> None:
