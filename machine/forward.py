@@ -283,13 +283,29 @@ def main(argv: list[str] | None = None) -> int:
         while pid_alive(args.qemu_pid):
             time.sleep(0.5)
     finally:
-        clock.stop()
-        ports.stop()
         listener.close()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()
-        tunnel.close()
+        _within(STOP_S, clock.stop, ports.stop, tunnel.close)
     return 0
+
+
+STOP_S = 5.0  # how long the helpers get to let go once QEMU is gone
+
+
+def _within(seconds: float, *steps: Callable[[], None]) -> None:
+    """Run `steps` in order on a daemon thread, waiting at most `seconds`: a helper stuck on
+    the dead guest (an SSH read, a QMP call to the gone QEMU) must not keep this process,
+    and with it the machine's "running" look, alive."""
+
+    def run() -> None:
+        for step in steps:
+            with contextlib.suppress(Exception):
+                step()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
 
 
 if __name__ == "__main__":

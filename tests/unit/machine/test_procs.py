@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from machine.procs import owned_pid, pid_alive
@@ -36,9 +37,18 @@ def test_owned_pid_needs_every_marker_in_the_command_line(tmp_path: Path) -> Non
     try:
         pidfile = tmp_path / "x.pid"
         pidfile.write_text(f"{proc.pid}\n")
+        _wait_for_exec(proc.pid, b"sys.stdin.read")
         assert owned_pid(pidfile, "sys.stdin.read", str(tmp_path)) == proc.pid
         assert owned_pid(pidfile, "sys.stdin.read", "/elsewhere") is None
         (tmp_path / "bad.pid").write_text("not a pid\n")
         assert owned_pid(tmp_path / "bad.pid", str(tmp_path)) is None
     finally:
         proc.communicate(b"")
+
+
+def _wait_for_exec(pid: int, marker: bytes) -> None:
+    """Until the child has exec'd, its command line is still the parent's (pytest's)."""
+    deadline = time.monotonic() + 10
+    while marker not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the child never exec'd"
+        time.sleep(0.01)
