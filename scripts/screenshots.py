@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.engine_process import free_bridge_name  # noqa: E402
+from tests.engine_process import CGROUP_FS, free_bridge_name, remove_cgroup_tree  # noqa: E402
 from tests.registry import push_oci_layout, run_registry  # noqa: E402
 from tests.xvfb import xvfb  # noqa: E402
 
@@ -75,9 +75,10 @@ class Machine:
             "DOCKER_CONFIG": str(base / "docker-config"),
             "PYTHONPATH": str(REPO),
         }
+        self.cgroup_parent = f"dockyard-shots-{os.getpid()}"
         self.engine_args = [
             f"--engine-arg=--bridge={self.bridge}",
-            f"--engine-arg=--cgroup-parent=dockyard-shots-{os.getpid()}",
+            f"--engine-arg=--cgroup-parent={self.cgroup_parent}",
             f"--engine-arg=--exec-root={base / 'run'}",
         ]
 
@@ -100,6 +101,8 @@ class Machine:
         if ids:
             self.docker("rm", "-f", *ids, check=False)
         self.dockyard("machine", "rm", check=False)
+        for top in CGROUP_FS.glob(f"*/{self.cgroup_parent}"):
+            remove_cgroup_tree(top)  # the engine leaves its (now empty) parent behind
 
 
 def populate(m: Machine, registry: str) -> None:
