@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -28,6 +29,27 @@ from app.gui.context import AppContext
 from tests.engine_process import EngineProcess
 
 WAIT_MS = 10_000  # the one timeout for every waitSignal/waitUntil in tests/gui
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.gui.pages.listing import ListPage
+
+P = TypeVar("P", bound="ListPage")
+
+
+def shown_list_page(qtbot: QtBot, ctx: AppContext, page: P) -> Iterator[P]:
+    """A list page attached to the test's engine, shown and loaded; shut down afterwards
+    (each page test's `page` fixture yields from this)."""
+    qtbot.addWidget(page)
+    page.attach(ctx)
+    ctx.start()
+    page.resize(1000, 600)
+    page.show()
+    page.activated()
+    qtbot.waitUntil(lambda: page.loaded, timeout=WAIT_MS)
+    yield page
+    page.shutdown()
 
 
 @pytest.fixture(autouse=True)

@@ -14,21 +14,12 @@ from app.gui.models.pull import DONE
 from app.gui.pages.images import ImagesPage
 from app.gui.views.pull_dialog import STEPS
 from tests.engine_process import EngineProcess
-from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import WAIT_MS, shown_list_page
 
 
 @pytest.fixture
 def page(qtbot: QtBot, ctx: AppContext) -> Iterator[ImagesPage]:
-    p = ImagesPage()
-    qtbot.addWidget(p)
-    p.attach(ctx)
-    ctx.start()
-    p.resize(1000, 600)
-    p.show()
-    p.activated()
-    qtbot.waitUntil(lambda: p.loaded, timeout=WAIT_MS)
-    yield p
-    p.shutdown()
+    yield from shown_list_page(qtbot, ctx, ImagesPage())
 
 
 def names(page: ImagesPage) -> set[str]:

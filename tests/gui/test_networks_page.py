@@ -14,21 +14,12 @@ from app.gui.models.networks import NetworkRow, create_body
 from app.gui.pages.networks import NetworksPage
 from app.gui.views.network_dialog import NetworkDialog
 from tests.engine_process import EngineProcess
-from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import WAIT_MS, shown_list_page
 
 
 @pytest.fixture
 def page(qtbot: QtBot, ctx: AppContext) -> Iterator[NetworksPage]:
-    p = NetworksPage()
-    qtbot.addWidget(p)
-    p.attach(ctx)
-    ctx.start()
-    p.resize(1000, 600)
-    p.show()
-    p.activated()
-    qtbot.waitUntil(lambda: p.loaded, timeout=WAIT_MS)
-    yield p
-    p.shutdown()
+    yield from shown_list_page(qtbot, ctx, NetworksPage())
 
 
 def by_name(page: NetworksPage) -> dict[str, NetworkRow]:

@@ -12,21 +12,12 @@ from app.gui.context import AppContext
 from app.gui.models.volumes import VolumeRow
 from app.gui.pages.volumes import VolumesPage
 from tests.engine_process import EngineProcess
-from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import WAIT_MS, shown_list_page
 
 
 @pytest.fixture
 def page(qtbot: QtBot, ctx: AppContext) -> Iterator[VolumesPage]:
-    p = VolumesPage()
-    qtbot.addWidget(p)
-    p.attach(ctx)
-    ctx.start()
-    p.resize(1000, 600)
-    p.show()
-    p.activated()
-    qtbot.waitUntil(lambda: p.loaded, timeout=WAIT_MS)
-    yield p
-    p.shutdown()
+    yield from shown_list_page(qtbot, ctx, VolumesPage())
 
 
 def rows(page: VolumesPage) -> dict[str, VolumeRow]:
