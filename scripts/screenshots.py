@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.engine_process import CGROUP_FS, free_bridge_name, remove_cgroup_tree  # noqa: E402
+from tests.engine_process import CGROUP_FS, free_bridge_name, free_port, remove_cgroup_tree  # noqa: E402
 from tests.registry import push_oci_layout, run_registry  # noqa: E402
 from tests.xvfb import xvfb  # noqa: E402
 
@@ -47,12 +46,6 @@ while true; do
   sleep 1
 done
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(argv: list[str], env: dict[str, str], check: bool = True) -> str:

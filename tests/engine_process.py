@@ -514,6 +514,13 @@ def mounts_under(path: Path) -> list[str]:
     return sorted(set(found), key=lambda p: -p.count("/"))
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wait_for(pred: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
     """Poll `pred()` until truthy or timeout; returns the final truthiness."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,6 @@ QActions and shortcuts on a selection).
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from app.gui.context import AppContext
 from app.gui.models.containers import PORTS, STATUS
 from app.gui.pages.containers import ContainersPage
 from app.gui.window import MainWindow
-from tests.engine_process import EngineProcess
+from tests.engine_process import EngineProcess, free_port
 from tests.gui.conftest import WAIT_MS
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
@@ -131,12 +130,6 @@ def test_compose_projects_are_stacks_and_the_filter_finds_members(
         top[0], page.view.selectionModel().SelectionFlag.ClearAndSelect
     )
     assert {r.id for r in page.selected_rows()} == {web, db}  # a stack stands for its members
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_port_links_logs_and_inspect(

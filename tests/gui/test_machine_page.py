@@ -5,7 +5,6 @@ into the test's harness, whose cleanup removes whatever a failure leaves."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +17,9 @@ from app.gui.machine_control import MachineState
 from app.gui.pages.machine import MachinePage
 from app.gui.views.stage_timeline import duration_text
 from machine import config, paths
+from tests.engine_process import free_port
 from tests.gui.conftest import WAIT_MS
 from tests.machine_harness import MachineHarness, machine_harness
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

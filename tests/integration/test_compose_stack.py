@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_process import EngineProcess, wait_for
+from tests.engine_process import EngineProcess, free_port, wait_for
 from tests.netleaks import HostState, Owner, assert_no_leaks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,12 +27,6 @@ COMPOSE_V1 = Path("/usr/bin/docker-compose")  # Debian 12's Python compose 1.29.
 DOCKYARD = REPO / ".venv" / "bin" / "dockyard"
 BUILTIN_NETWORKS = {"bridge", "host", "none"}
 PROJECT = "stack"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http_get(port: int, path: str = "/") -> tuple[int, str]:

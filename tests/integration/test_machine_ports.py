@@ -27,6 +27,7 @@ import pytest
 from machine import disk, filenames, qmp, ssh
 from machine.backend import MachineSpec
 from machine.qemu_backend import QemuBackend
+from tests.engine_process import free_port
 from tests.integration.test_machine_qemu import IMAGE, Booted, pytestmark, stop_quietly
 from tests.outside_name import outside_name
 
@@ -72,12 +73,6 @@ def vm(registry_with_images: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield booted
     finally:
         stop_quietly(backend)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: object, timeout: float = 60.0) -> bool:

@@ -26,7 +26,7 @@ import pytest
 
 from machine import filenames, forward, portforward, ssh
 from machine.portplan import FAILED, LISTENING
-from tests.engine_process import EngineProcess
+from tests.engine_process import EngineProcess, free_port
 from tests.sshd import run_sshd
 
 HTTPD = ["sh", "-c", "echo hello > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
@@ -53,12 +53,6 @@ class Rig:
     def states(self) -> dict[int, tuple[str, str]]:
         doc = json.loads((self.machine_dir / filenames.PORTS).read_text())
         return {f["host_port"]: (f["state"], f["reason"]) for f in doc["forwards"]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: object, timeout: float = 30.0) -> bool:

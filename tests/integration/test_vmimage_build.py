@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine_process import free_port
 from vmimage import build, manifest
 
 pytestmark = pytest.mark.integration
@@ -216,13 +217,6 @@ class Guest:
     def wait_exit(self, timeout: float) -> int:
         assert self.proc
         return self.proc.wait(timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Keys:
