@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from machine import filenames, qemu_argv, seed
+from machine import filenames, qemu_argv, seed, sharehost
 from machine.backend import MachineSpec, MachineState, MachineStatus, StageFailed
 from machine.errors import BackendUnavailable
 from machine.procs import owned_pid
@@ -39,6 +39,7 @@ from machine.qemu_backend import (
     QemuBackend,
     diagnose_qemu,
     free_port,
+    guest_engine_args,
     tail,
 )
 
@@ -188,7 +189,8 @@ class LibvirtBackend(QemuBackend):
         port = self.spec.ssh_port or free_port()
         cfg = self._vm_config(accel_name, port)
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
-        seed.write(self.dir, self.spec.engine_args, self.spec.shares)
+        sharehost.write(self.dir, self.spec.shares)
+        seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
         for stale in (filenames.QMP_SOCK, filenames.SOCKET):
             with contextlib.suppress(FileNotFoundError):
                 self.path(stale).unlink()
