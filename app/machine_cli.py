@@ -1,4 +1,4 @@
-"""`dockyard machine ...`: create, start, stop, restart, status, ssh, logs, rm, ports.
+"""`dockyard machine ...`: create, start, stop, restart, status, ssh, logs, rm, ports, set.
 
 The machine named `default` is used when no name is given. `start` creates the machine
 first when it does not exist yet, with the create options given to it, so the first run
@@ -72,6 +72,10 @@ def add_parser(subparsers: Any) -> None:
     _name(v)
     v.add_argument("--json", action="store_true", help="print a JSON list")
 
+    v = verbs.add_parser("set", help="change a setting of a machine, also while it runs")
+    _name(v)
+    _publish_option(v)
+
     _share_parsers(verbs)
 
     v = verbs.add_parser("sync", help="the machine's sync shares (machine/sync)")
@@ -116,6 +120,16 @@ def _name(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", default=DEFAULT_NAME, help="machine name (default: default)")
 
 
+def _publish_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--publish-all-interfaces",
+        action=argparse.BooleanOptionalAction,
+        help="a port published without an address (-p 8080:80) listens on every host "
+        "interface, reachable from the network; --no-publish-all-interfaces: on 127.0.0.1 "
+        "only (the default)",
+    )
+
+
 def _create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=config.BACKENDS, help="how to run it (default: qemu)")
     p.add_argument("--cpus", type=int, help="virtual CPUs (default: half the host's)")
@@ -136,6 +150,7 @@ def _create_options(p: argparse.ArgumentParser) -> None:
         metavar="ARG",
         help="argument for the engine (repeatable), e.g. --engine-arg=--insecure-registry=H:P",
     )
+    _publish_option(p)
 
 
 def run(args: argparse.Namespace, _client_host: str | None) -> int:
@@ -170,6 +185,8 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
         return _share(host, cfg, args)
     if verb == "ports":
         return _ports(cfg, backend, args.json)
+    if verb == "set":
+        return _set(host, cfg, args)
     if verb == "sync":
         print(sync_status(paths.local(paths.machine_dir(host, cfg.name))))
         return 0
@@ -193,6 +210,8 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     if args.recipe is not None or args.image is not None:
         path = str(Path(args.image).resolve()) if args.image else ""
         given["image"] = config.Image(args.recipe or "debian", "", path)
+    if args.publish_all_interfaces is not None:
+        given["ports"] = config.Ports(allow_all_interfaces=args.publish_all_interfaces)
     return given
 
 
@@ -228,7 +247,20 @@ def _start(host: paths.Host, args: argparse.Namespace) -> int:
 
 
 def _refuse_changes(cfg: config.MachineConfig, given: dict[str, Any]) -> None:
-    """Create options on an existing machine must match it: they are fixed at create."""
+    """Create options on an existing machine must match it: they are fixed at create
+    (the ports setting is not, but `set` changes it, so `start` never does silently)."""
+    ports = given.get("ports")
+    if ports is not None and ports != cfg.ports:
+        flag = (
+            "--publish-all-interfaces"
+            if ports.allow_all_interfaces
+            else "--no-publish-all-interfaces"
+        )
+        raise ConfigError(
+            f"machine {cfg.name!r} exists with ports.allow_all_interfaces: "
+            f"{str(cfg.ports.allow_all_interfaces).lower()}",
+            f"change it with `dockyard machine set {cfg.name} {flag}`, then start it",
+        )
     current = {
         "backend": cfg.backend,
         "cpus": cfg.cpus,
@@ -237,6 +269,7 @@ def _refuse_changes(cfg: config.MachineConfig, given: dict[str, Any]) -> None:
         "ssh_port": cfg.ssh_port,
         "engine_args": cfg.engine_args,
         "image": cfg.image,
+        "ports": cfg.ports,
     }
     wanted = dict(given)
     if "memory" in wanted:
@@ -340,6 +373,33 @@ def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
     return 0
 
 
+def _set(host: paths.Host, cfg: config.MachineConfig, args: argparse.Namespace) -> int:
+    """Save the settings given; the running forwarder follows machine.yaml by itself
+    (machine/portforward.py), so a running machine needs no restart."""
+    if args.publish_all_interfaces is None:
+        raise ConfigError(
+            "nothing to set", "give --publish-all-interfaces or --no-publish-all-interfaces"
+        )
+    cfg.ports = config.Ports(allow_all_interfaces=args.publish_all_interfaces)
+    config.save(host, cfg)
+    print(f"machine {cfg.name}: {_listen_line(cfg)}")
+    if cfg.backend == "native":
+        print("  (native: the engine publishes on this host itself; the setting applies to VMs)")
+    return 0
+
+
+def _listen_line(cfg: config.MachineConfig) -> str:
+    if cfg.ports.allow_all_interfaces:
+        return (
+            "ports published without an address listen on every host interface "
+            f"(`dockyard machine set {cfg.name} --no-publish-all-interfaces`: loopback only)"
+        )
+    return (
+        "published ports listen on 127.0.0.1 only "
+        f"(`dockyard machine set {cfg.name} --publish-all-interfaces` opens them to the network)"
+    )
+
+
 def _ports(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
     """The port forwarder's forwards (machine/portforward.py writes them as it goes)."""
     states = [s.as_dict() for s in portforward.read_state(backend.spec.directory)]
@@ -351,6 +411,7 @@ def _ports(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
         return 0
     if not states:
         print(f"machine {cfg.name}: no published ports are forwarded")
+        print(_listen_line(cfg))
         return 0
     print(f"{'CONTAINER':<20} {'PROTO':<6} {'HOST ADDRESS':<22} {'GUEST PORT':<11} STATE")
     for st in states:
@@ -359,6 +420,7 @@ def _ports(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
         print(f"{name:<20} {proto:<6} {where:<22} {guest:<11} {st['state']}")
         if st["reason"]:
             print(f"  reason: {st['reason']}")
+    print(_listen_line(cfg))
     return 0
 
 

@@ -66,6 +66,18 @@ class Share:
 
 
 @dataclass
+class Ports:
+    """How the host offers the ports containers publish in the guest (machine/portplan.py).
+
+    Off by default: `-p 8080:80` (or `-p 0.0.0.0:8080:80`) then listens on the host's
+    127.0.0.1 only, so nothing a container serves is reachable from the network until the
+    user says so here. The forwarder re-reads this at each resync, so a change applies to
+    a running machine (`dockyard machine set` asks it to resync at once)."""
+
+    allow_all_interfaces: bool = False
+
+
+@dataclass
 class MachineConfig:
     name: str
     backend: str = "qemu"
@@ -74,6 +86,7 @@ class MachineConfig:
     disk_gib: int = 20
     image: Image = field(default_factory=Image)
     ssh_port: int = 0
+    ports: Ports = field(default_factory=Ports)
     shares: list[Share] = field(default_factory=list)
     engine_args: list[str] = field(default_factory=list)
 
@@ -283,6 +296,7 @@ def new(
     engine_args: list[str] | None = None,
     image: Image | None = None,
     taken_ports: set[int] | frozenset[int] = frozenset(),
+    ports: Ports | None = None,
 ) -> MachineConfig:
     """A validated config for `dockyard machine create`, with the host's defaults."""
     image = image or Image()
@@ -294,6 +308,7 @@ def new(
         disk_gib=20 if disk is None else disk_gib(disk),
         image=Image(image.recipe, image.arch or host_arch(), image.path),
         ssh_port=free_port(taken_ports) if ssh_port is None else ssh_port,
+        ports=ports or Ports(),
         engine_args=list(engine_args or []),
     )
     validate(cfg)
@@ -304,7 +319,7 @@ def to_dict(cfg: MachineConfig) -> dict[str, Any]:
     doc = asdict(cfg)
     doc["memory"] = format_mib(doc.pop("memory_mib"))
     doc["disk"] = f"{doc.pop('disk_gib')}GiB"
-    order = ("name", "backend", "cpus", "memory", "disk", "image", "ssh_port")
+    order = ("name", "backend", "cpus", "memory", "disk", "image", "ssh_port", "ports")
     return {k: doc[k] for k in (*order, "shares", "engine_args")}
 
 
@@ -312,7 +327,7 @@ def from_dict(doc: Any) -> MachineConfig:
     """A config from parsed YAML; unknown or mistyped fields are errors, not ignored."""
     if not isinstance(doc, dict):
         raise ConfigError("the machine config is not a mapping of fields", "see `machine create`")
-    known = {"name", "backend", "cpus", "memory", "disk", "image", "ssh_port"}
+    known = {"name", "backend", "cpus", "memory", "disk", "image", "ssh_port", "ports"}
     unknown = set(doc) - known - {"shares", "engine_args"}
     if unknown:
         raise ConfigError(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
@@ -324,6 +339,7 @@ def from_dict(doc: Any) -> MachineConfig:
         disk_gib=disk_gib(_typed(doc, "disk", (str, int), "20GiB")),
         image=_image(doc.get("image") or {}),
         ssh_port=_typed(doc, "ssh_port", int, 0),
+        ports=ports_from(doc.get("ports")),
         shares=[_share(s, i) for i, s in enumerate(_typed(doc, "shares", list, []))],
         engine_args=[str(a) for a in _typed(doc, "engine_args", list, [])],
     )
@@ -352,6 +368,38 @@ def _image(doc: Any) -> Image:
         arch=str(doc.get("arch") or host_arch()),
         path=str(doc.get("path") or ""),
     )
+
+
+def ports_from(doc: Any) -> Ports:
+    """The `ports:` section; absent or empty is the default (loopback only)."""
+    doc = doc if doc is not None else {}
+    if not isinstance(doc, dict) or set(doc) - {"allow_all_interfaces"}:
+        raise ConfigError(
+            "ports: give a mapping with allow_all_interfaces",
+            "e.g. ports: {allow_all_interfaces: false}",
+        )
+    allow = doc.get("allow_all_interfaces", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"ports: allow_all_interfaces {allow!r} is not true or false")
+    return Ports(allow_all_interfaces=allow)
+
+
+def read_ports(directory: Path) -> Ports:
+    """The `ports:` section of the machine.yaml in `directory`, for the port forwarder,
+    which knows its machine only by its directory. Only this section is checked: a hand
+    edit gone wrong elsewhere is reported at the next command, and must not change where
+    a running machine's forwards listen. No file is the default; a bad section raises."""
+    try:
+        text = (directory / filenames.CONFIG).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Ports()
+    except OSError as e:
+        raise ConfigError(f"cannot read {directory / filenames.CONFIG}: {e}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{directory / filenames.CONFIG} is not valid YAML: {e}") from None
+    return ports_from(doc.get("ports") if isinstance(doc, dict) else None)
 
 
 SHARE_FIELDS = ("tag", "host_path", "guest_path", "mode", "readonly", "ignore")

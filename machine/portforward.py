@@ -7,9 +7,15 @@ decides, machine/portlisten.py listens). Any container event, a broken event str
 engine restarted, SSH reconnected) and a clock jump (machine/clockwatch.py) lead to the
 same resync, so every running container's forwards are set up again after any of them.
 
+Where the host listens is the machine's `ports.allow_all_interfaces` (machine.yaml, off by
+default: loopback only). The forwarder re-reads it at each resync and watches the file (a
+stat a second), so `dockyard machine set`, the GUI or a hand edit moves a running machine's
+forwards within a second, with no signal or socket between the CLI and this process.
+
 What the user and the GUI read: `<machine dir>/ports.json` (every forward with its state
 and reason, rewritten atomically on each change) and `ports.log` (JSON lines: a forward
-added, removed or failed, a clock step), both shown by `dockyard machine ports`.
+added, removed or failed, a clock step, a changed or unreadable setting), both shown by
+`dockyard machine ports`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from typing import Any, Protocol
 
 import paramiko
 
-from machine import atomic, engineapi, filenames, portplan
+from machine import atomic, config, engineapi, filenames, portplan
+from machine.errors import ConfigError
 from machine.portlisten import ForwardFailed, QemuForward, TcpForward, hostfwd_reaches
 from machine.portplan import FAILED, LISTENING, Forward, ForwardState
 
@@ -33,6 +40,7 @@ LOG_MAX_BYTES = 1 << 20
 RESYNC_EVERY_S = 30.0  # a periodic check in case an event was lost
 RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 4.0
+CONFIG_CHECK_S = 1.0  # how often the machine's YAML is looked at for a changed setting
 # Container events after which the set of published ports may have changed.
 ACTIONS = {"start", "die", "stop", "kill", "destroy", "pause", "unpause", "restart"}
 
@@ -68,13 +76,16 @@ class PortForwarder:
         engine_socket: Path,
         transport: Callable[[], paramiko.Transport],
         qmp_socket: Path | None = None,
-        allow_all: bool = False,
+        allow_all: bool | None = None,
     ) -> None:
+        """`allow_all`: None (the forwarder process) follows the machine's setting in
+        `directory`/machine.yaml; a bool fixes it."""
         self.dir = directory
         self.engine_socket = engine_socket
         self.transport = transport
         self.qmp_socket = qmp_socket
         self.allow_all = allow_all
+        self._setting: tuple[bool, str] = (False, "")  # the last one read, and why not
         self._open: dict[tuple[str, str, int], tuple[Forward, Listener]] = {}
         self._failed: dict[tuple[str, str, int], ForwardState] = {}
         self._lock = threading.Lock()
@@ -87,7 +98,7 @@ class PortForwarder:
     def resync(self) -> None:
         """Make the host's forwards match the running containers' published ports."""
         containers = engineapi.get_json(self.engine_socket, "/containers/json")
-        wanted = portplan.desired(containers, self.allow_all)
+        wanted = portplan.desired(containers, self.allows_all())
         with self._lock:
             if self._stop.is_set():
                 return  # stop() closed everything while the list was fetched
@@ -102,6 +113,20 @@ class PortForwarder:
             for fwd in [*plan.add, *[f for f in retry if f not in plan.add]]:
                 self._make(fwd)
             self._write_state()
+
+    def allows_all(self) -> bool:
+        """The fixed choice, else the machine's setting read now. An unreadable setting is
+        loopback only (the safe side); a change or a problem is one line in ports.log."""
+        if self.allow_all is not None:
+            return self.allow_all
+        try:
+            setting = (config.read_ports(self.dir).allow_all_interfaces, "")
+        except ConfigError as e:
+            setting = (False, f"{e.message}; forwards listen on loopback only until it is fixed")
+        if setting != self._setting:
+            self._setting = setting
+            self.log("ports-setting", {"allow_all_interfaces": setting[0], "reason": setting[1]})
+        return setting[0]
 
     def _make(self, fwd: Forward) -> None:
         self._failed.pop(fwd.key, None)
@@ -159,6 +184,8 @@ class PortForwarder:
         the retries back off to a few seconds: each costs an SSH channel in a guest that
         may be busy on an emulated CPU. One `events-lost` line per outage."""
         delay, lost = RETRY_DELAY_S, False
+        if self.allow_all is None:
+            threading.Thread(target=self._watch_config, daemon=True).start()
         while not self._stop.is_set():
             try:
                 self._follow()
@@ -169,6 +196,16 @@ class PortForwarder:
                 lost = True
                 self._stop.wait(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
+
+    def _watch_config(self) -> None:
+        """A changed machine.yaml (saved atomically: a new inode) asks for a resync."""
+        path = self.dir / filenames.CONFIG
+        seen = _file_id(path)
+        while not self._stop.wait(CONFIG_CHECK_S):
+            now = _file_id(path)
+            if now != seen:
+                seen = now
+                self.poke()
 
     def _follow(self) -> None:
         stream = engineapi.EventStream(self.engine_socket)  # subscribe first, then list
@@ -207,3 +244,11 @@ class PortForwarder:
                 self._close(fwd)
             self._failed.clear()
             self._write_state()
+
+
+def _file_id(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -7,9 +7,12 @@ it be unit-tested exhaustively, and makes a resync (at start, after an SSH recon
 clock jump) the same code path as a single event: compute the desired set, diff it.
 
 Address rules (issue 6): a forward listens on the host's 127.0.0.1, or on the address the
-user asked for when that is loopback, or on every interface when the user asked for a
-wildcard *and* the machine config allows all interfaces. The guest's own addresses
-(10.0.2.15, the guest engine's `--ip`) mean nothing on the host and map to 127.0.0.1.
+user asked for when that is loopback, or on every interface when the user asked for none
+in particular *and* the machine config allows all interfaces (`ports.allow_all_interfaces`
+in machine.yaml). "None in particular" is a wildcard (`-p 0.0.0.0:80:80`) or the guest
+engine's default publish address, 10.0.2.15 (its `--ip`, machine/qemu_backend.py), which
+is what a bare `-p 80:80` is listed with. Any other address the guest published on exists
+only in the guest: it means nothing on the host and maps to 127.0.0.1, never widened.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 LOOPBACK = "127.0.0.1"
 WILDCARDS = ("", "0.0.0.0", "::")
+GUEST_DEFAULT_IP = "10.0.2.15"  # the guest engine's --ip: what a bare `-p` is published on
 LISTENING = "listening"
 FAILED = "failed"
 
@@ -91,7 +95,7 @@ def is_loopback(ip: str) -> bool:
 
 def host_address(requested: str, allow_all: bool) -> str:
     """Where the host listens for a port the guest publishes on `requested`."""
-    if requested in WILDCARDS:
+    if requested in WILDCARDS or requested == GUEST_DEFAULT_IP:
         return "0.0.0.0" if allow_all else LOOPBACK
     if is_loopback(requested):
         return requested

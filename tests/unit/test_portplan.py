@@ -30,6 +30,15 @@ def test_wildcard_publish_is_loopback_unless_all_interfaces_are_allowed() -> Non
     assert fwd.host_ip == "0.0.0.0"
 
 
+def test_a_bare_publish_listens_on_every_interface_only_when_allowed() -> None:
+    """A bare `-p 8080:80` is listed on the guest engine's --ip (10.0.2.15): no address
+    asked for, so the machine's setting decides; the guest target stays for hostfwd."""
+    (fwd,) = portplan.desired([container("web", port(8080))], allow_all=True)
+    assert (fwd.host_ip, fwd.guest_ip) == ("0.0.0.0", "10.0.2.15")
+    assert portplan.host_address("10.0.2.15", allow_all=False) == "127.0.0.1"
+    assert portplan.host_address("127.0.0.3", allow_all=True) == "127.0.0.3"
+
+
 def test_loopback_request_is_kept_and_other_addresses_fall_back_to_loopback() -> None:
     got = portplan.desired([container("a", port(1, ip="127.0.0.2"), port(2, ip="192.0.2.7"))])
     assert [(f.host_ip, f.guest_ip) for f in got] == [
