@@ -6,7 +6,10 @@ a client of ~200 lines that we can read is easier to keep correct than a depende
 transport stack we would have to configure. It knows HTTP and the Engine API's framing,
 nothing about compose.
 
-Which engine: `-H/--host`, then `DOCKER_HOST`, then the default socket, like the docker CLI.
+Which engine, in the docker CLI's order: `-H/--host`, then `DOCKER_HOST`, then the docker
+context named by `DOCKER_CONTEXT` or the CLI config's `currentContext`, then the default
+socket. Addresses are `unix://PATH`, `tcp://HOST:PORT` and `ssh://[USER@]HOST[:PORT]`
+(app/sshdial.py: `docker system dial-stdio` on the remote, as the CLI does).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import struct
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 from urllib.parse import quote, urlencode
+
+from app import dockercontexts
 
 DEFAULT_HOST = "unix:///run/dockyard/docker.sock"
 API_PREFIX = "/v1.47"
@@ -41,21 +46,29 @@ class Conflict(EngineError):
     pass
 
 
+UNREACHABLE_HINT = "is it running? Use -H, DOCKER_HOST or a docker context to choose another"
+
+
 class Unreachable(EngineError):
     """No engine answers at the address: the message says which address and what to do."""
 
-    def __init__(self, host: str, why: str) -> None:
-        super().__init__(
-            0,
-            f"cannot connect to the engine at {host} ({why}); is it running? "
-            "Use -H or DOCKER_HOST to point at another engine",
-        )
+    def __init__(self, host: str, why: str, hint: str = UNREACHABLE_HINT) -> None:
+        super().__init__(0, f"cannot connect to the engine at {host} ({why}); {hint}")
 
 
 def resolve_host(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """-H wins, then DOCKER_HOST, then the default socket."""
+    """-H wins, then DOCKER_HOST, then DOCKER_CONTEXT or the config's currentContext (a
+    context that does not exist is an EngineError, as in the CLI), then the default socket."""
     environ = os.environ if env is None else env
-    return explicit or environ.get("DOCKER_HOST") or DEFAULT_HOST
+    if explicit or environ.get("DOCKER_HOST"):
+        return explicit or environ["DOCKER_HOST"]
+    name = dockercontexts.current_name(environ)
+    if name == dockercontexts.DEFAULT:
+        return DEFAULT_HOST
+    try:
+        return dockercontexts.endpoint(name, environ)
+    except dockercontexts.ContextError as e:
+        raise EngineError(0, str(e)) from None
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -92,7 +105,15 @@ class EngineClient:
             return _UnixConnection(self.host[len("unix://") :], timeout)
         if self.host.startswith("tcp://"):
             return http.client.HTTPConnection(self.host[len("tcp://") :], timeout=timeout)
-        raise EngineError(0, f"unsupported engine address {self.host!r}: use unix://PATH")
+        if self.host.startswith("ssh://"):
+            from app import sshdial  # paramiko loads only for an SSH engine
+
+            return sshdial.SshConnection(self.host, timeout)
+        raise EngineError(
+            0,
+            f"unsupported engine address {self.host!r}: "
+            "use unix://PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]",
+        )
 
     def _open(
         self,
@@ -119,7 +140,7 @@ class EngineClient:
         except (FileNotFoundError, ConnectionRefusedError) as e:
             conn.close()
             raise Unreachable(self.host, e.strerror or str(e)) from None
-        except OSError:
+        except BaseException:
             conn.close()
             raise
         if resp.status >= 400:

@@ -26,8 +26,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def run_sshd(machine_dir: Path, work: Path) -> Iterator[int]:
-    """Yield the port of an sshd using `machine_dir`'s keys; killed (by pid) afterwards."""
+def run_sshd(machine_dir: Path, work: Path, extra: str = "") -> Iterator[int]:
+    """Yield the port of an sshd using `machine_dir`'s keys; killed (by pid) afterwards.
+    `extra`: more sshd_config lines (e.g. `SetEnv`, `MaxSessions`)."""
     keys.ensure(machine_dir)
     work.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
@@ -42,7 +43,7 @@ def run_sshd(machine_dir: Path, work: Path) -> Iterator[int]:
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
         "AllowStreamLocalForwarding yes\nSubsystem sftp internal-sftp\n"
-        f"PidFile {work / 'sshd.pid'}\n"
+        f"PidFile {work / 'sshd.pid'}\n" + extra
     )
     log = (work / "sshd.log").open("wb")
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
