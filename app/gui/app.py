@@ -1,7 +1,8 @@
 """`dockyard-desktop`: the QApplication, the theme, the main window and the tray.
 
-Which engine: `--host`, else the saved setting, else DOCKER_HOST, else the default socket
-(the `dockyard` machine's). With no display at all, Qt is told to run offscreen rather than
+Which engine: `--host`, else the saved setting (a docker context or an address), else the
+docker CLI's choice (DOCKER_HOST, DOCKER_CONTEXT, its current context), else the default
+socket (the `dockyard` machine's). With no display at all, Qt is told to run offscreen rather than
 abort, so `dockyard-desktop --screenshot` works on a headless machine.
 """
 
@@ -33,7 +34,11 @@ READY_MARKER = "dockyard-desktop: ready"
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dockyard-desktop", description="Dockyard's desktop app")
-    p.add_argument("-H", "--host", help="engine address (unix://PATH); saved for next time")
+    p.add_argument(
+        "-H",
+        "--host",
+        help="engine address (unix://PATH, tcp://HOST:PORT, ssh://USER@HOST); saved for next time",
+    )
     p.add_argument("--page", help="open on this page (Containers, Images, ...)")
     p.add_argument("--theme", choices=theme.THEMES, help="override the saved theme")
     p.add_argument(
@@ -82,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = AppContext(host=args.host)
     if args.host:
         ctx.settings.setValue(prefs.HOST, args.host)
+        ctx.settings.remove(prefs.CONTEXT)  # the address given replaces a chosen context
     theme.apply(app, args.theme or str(ctx.settings.value(prefs.THEME, "system")))
     theme.follow_os(app, lambda: args.theme or str(ctx.settings.value(prefs.THEME, "system")))
     window = MainWindow(ctx)
@@ -117,7 +123,9 @@ def first_run_due(args: argparse.Namespace, settings: QSettings) -> bool:
         return True
     if args.screenshot or args.ready_marker or settings.value(prefs.FIRSTRUN_DONE, False, bool):
         return False
-    explicit = args.host or settings.value(prefs.HOST, "") or os.environ.get("DOCKER_HOST")
+    saved = settings.value(prefs.HOST, "") or settings.value(prefs.CONTEXT, "")
+    explicit = args.host or saved or os.environ.get("DOCKER_HOST")
+    explicit = explicit or os.environ.get("DOCKER_CONTEXT")
     return not explicit and not config.names(paths.Host.current())
 
 

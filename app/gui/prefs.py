@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-HOST = "engine/host"  # the Docker-API address to connect to (unix://PATH, tcp://HOST:PORT)
+HOST = "engine/host"  # the Docker-API address to connect to (unix://, tcp://, ssh://)
+CONTEXT = "engine/context"  # the docker context chosen instead of an address (wins over HOST)
 THEME = "ui/theme"  # "system" (follow the OS), "light" or "dark"
 CLOSE_TO_TRAY = "ui/close_to_tray"  # closing the window keeps the app in the tray
 NOTIFY_EXITS = "ui/notify_exits"  # notify when a container exits with a non-zero code

@@ -107,7 +107,9 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         events = self.ctx.events
         events.connected.connect(self.banner.clear)
-        events.disconnected.connect(lambda why: self.banner.show_unreachable(self.ctx.host, why))
+        events.disconnected.connect(
+            lambda why: self.banner.show_unreachable(self.ctx.describe(), why)
+        )
         self.banner.retry_clicked.connect(self.ctx.retry)
         self.ctx.page_requested.connect(self.show_page)
         for i, page in enumerate(self.pages):

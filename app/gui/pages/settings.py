@@ -2,10 +2,13 @@
 
 Everything is saved in QSettings as soon as it changes (no Apply button to forget); the
 engine address takes effect when Connect is pressed, since a half-typed socket path must
-not trigger a reconnect on every keystroke.
+not trigger a reconnect on every keystroke. A docker context picked from the list (the
+user's `docker context ls`, each with its endpoint) connects at once: it is one choice.
 """
 
 from __future__ import annotations
+
+import os
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -22,9 +25,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app import dockercontexts
 from app.engine_client import DEFAULT_HOST
 from app.gui import prefs, theme
-from app.gui.context import AppContext
+from app.gui.context import AppContext, context_host
 from app.gui.pages.base import Page
 from app.gui.pages.containers_actions import ACTIONS
 from app.gui.views.firstrun import FirstRunDialog
@@ -36,6 +40,7 @@ GLOBAL_SHORTCUTS = (
     ("Ctrl+Q", "Quit Dockyard"),
     ("Enter", "Containers: show the logs of the current row"),
 )
+TYPED = ""  # the context list's entry for "the address typed below"
 
 
 class SettingsPage(Page):
@@ -45,8 +50,11 @@ class SettingsPage(Page):
 
     def __init__(self) -> None:
         super().__init__()
+        self.context = QComboBox()
+        self.context.setToolTip("The docker contexts of `docker context ls`, or an address")
+        self.context.activated.connect(self._context_chosen)
         self.host = QLineEdit()
-        self.host.setPlaceholderText(DEFAULT_HOST)
+        self.host.setPlaceholderText(DEFAULT_HOST + "  ·  tcp://HOST:PORT  ·  ssh://USER@HOST")
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(self.apply_host)
         self.host.returnPressed.connect(self.apply_host)
@@ -76,7 +84,8 @@ class SettingsPage(Page):
         host_row.addWidget(self.host, 1)
         host_row.addWidget(self.connect_button)
         form = QFormLayout()
-        form.addRow("Engine", host_row)
+        form.addRow("Engine", self.context)
+        form.addRow("Address", host_row)
         form.addRow("", self.state)
         form.addRow("Theme", self.theme)
         form.addRow("", self.close_to_tray)
@@ -94,19 +103,52 @@ class SettingsPage(Page):
     def attach(self, ctx: AppContext) -> None:
         super().attach(ctx)
         s = ctx.settings
-        self.host.setText(ctx.host)
+        self.refresh_contexts()
+        ctx.host_changed.connect(lambda _h: self._show_choice())
         self.theme.setCurrentIndex(max(0, self.theme.findData(s.value(prefs.THEME, "system"))))
         self.close_to_tray.setChecked(bool(s.value(prefs.CLOSE_TO_TRAY, True, type=bool)))
         self.notify_exits.setChecked(bool(s.value(prefs.NOTIFY_EXITS, True, type=bool)))
         self.theme.currentIndexChanged.connect(self._theme_changed)
         self.close_to_tray.toggled.connect(lambda on: s.setValue(prefs.CLOSE_TO_TRAY, on))
         self.notify_exits.toggled.connect(lambda on: s.setValue(prefs.NOTIFY_EXITS, on))
-        ctx.events.connected.connect(lambda: self.state.setText(f"Connected to {ctx.host}"))
+        ctx.events.connected.connect(lambda: self.state.setText(f"Connected to {ctx.describe()}"))
         self.about_button.clicked.connect(lambda: AboutDialog(self).exec())
         self.setup_button.clicked.connect(self.open_setup)
         self.diagnostics_button.clicked.connect(lambda: collect_diagnostics(self, ctx))
         self.reset_button.clicked.connect(lambda: reset_to_defaults(self, ctx))
         ctx.events.disconnected.connect(lambda why: self.state.setText(f"Not connected: {why}"))
+
+    def activated(self) -> None:
+        self.refresh_contexts()  # one made with `docker context create` since shows up
+
+    def refresh_contexts(self) -> None:
+        """List the docker contexts with their endpoints; select the one in use."""
+        self.context.clear()
+        self.context.addItem("The address below", TYPED)
+        for c in dockercontexts.list_contexts(os.environ):
+            endpoint = c.host or (context_host(c.name) if c.name == dockercontexts.DEFAULT else "")
+            mark = "  (docker's current)" if c.current else ""
+            self.context.addItem(f"{c.name} — {endpoint or 'no docker endpoint'}{mark}", c.name)
+            self.context.setItemData(
+                self.context.count() - 1, c.description, Qt.ItemDataRole.ToolTipRole
+            )
+        self._show_choice()
+
+    def _show_choice(self) -> None:
+        chosen = self.ctx.context or TYPED
+        if self.context.findData(chosen) < 0:  # a saved context that is gone
+            self.context.addItem(f"{chosen} — not found", chosen)
+        self.context.setCurrentIndex(self.context.findData(chosen))
+        self.host.setText(self.ctx.host)
+
+    def _context_chosen(self, index: int) -> None:
+        name = str(self.context.itemData(index) or TYPED)
+        if name == TYPED:
+            self.host.setFocus()
+            self.host.selectAll()
+            return
+        self.state.setText(f'Connecting to docker context "{name}"…')
+        self.ctx.set_context(name)
 
     def open_setup(self) -> None:
         dialog = FirstRunDialog(self)
