@@ -11,6 +11,7 @@ gateway address stands for the guest's 10.0.2.15: not loopback, reached from "in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
-from machine import filenames, forward, portforward, ssh
-from machine.portplan import FAILED, LISTENING
+from machine import config, filenames, forward, portforward, ssh
+from machine.portplan import FAILED, LISTENING, Forward
 from tests.engine_process import EngineProcess, free_port
 from tests.sshd import run_sshd
 
@@ -165,3 +167,80 @@ def test_udp_without_a_qemu_monitor_is_failed_with_the_reason(rig: Rig) -> None:
     fwd = portforward.portplan.Forward("x", "x", "udp", "127.0.0.1", 9, "10.0.2.15", 9)
     with pytest.raises(portforward.ForwardFailed, match="no QEMU monitor"):
         portforward.open_forward(fwd, rig.forwarder.transport, None)
+
+
+@contextlib.contextmanager
+def running_forwarder(rig: Rig) -> Iterator[portforward.PortForwarder]:
+    """A forwarder of its own in place of the rig's (stopped, if the restart test has not
+    already), following the machine's setting as the forwarder process does."""
+    rig.forwarder.stop()
+    pf = portforward.PortForwarder(rig.machine_dir, rig.engine.socket, rig.forwarder.transport)
+    runner = threading.Thread(target=pf.run, daemon=True)
+    runner.start()
+    try:
+        yield pf
+    finally:
+        pf.stop()
+        runner.join(15)
+        rig.forwarder = pf
+
+
+def forward_of(rig: Rig, port: int) -> dict[str, object]:
+    doc = json.loads((rig.machine_dir / filenames.PORTS).read_text())
+    return next((f for f in doc["forwards"] if f["host_port"] == port), {})
+
+
+def test_the_machine_setting_moves_a_running_forward_between_loopback_and_all(
+    rig: Rig,
+) -> None:
+    """machine.yaml's ports.allow_all_interfaces, saved while the forwarder runs, moves a
+    wildcard publish to the host's 0.0.0.0 and back. Here the engine shares the host, so
+    its own 0.0.0.0:PORT holds the port and both forwards fail with that reason; in a VM
+    the guest's listener is not on the host (test_machine_ports.py)."""
+    port = free_port()
+    rig.engine.docker("run", "-d", "--name", "wide", "-p", f"0.0.0.0:{port}:80", "busybox", *HTTPD)
+    yaml_path = rig.machine_dir / filenames.CONFIG
+    try:
+        with running_forwarder(rig):
+            assert wait_for(lambda: forward_of(rig, port).get("host_ip") == "127.0.0.1")
+            cfg = config.new("m", backend="native", ports=config.Ports(allow_all_interfaces=True))
+            yaml_path.write_text(yaml.safe_dump(config.to_dict(cfg)))
+            assert wait_for(lambda: forward_of(rig, port).get("host_ip") == "0.0.0.0", 10)
+            assert f"0.0.0.0:{port} is already in use" in str(forward_of(rig, port)["reason"])
+            yaml_path.unlink()
+            assert wait_for(lambda: forward_of(rig, port).get("host_ip") == "127.0.0.1", 10)
+            log = (rig.machine_dir / filenames.PORTS_LOG).read_text().splitlines()
+            settings = [json.loads(x) for x in log if '"ports-setting"' in x]
+            assert [e["allow_all_interfaces"] for e in settings][-2:] == [True, False]
+    finally:
+        yaml_path.unlink(missing_ok=True)
+        rig.engine.docker("rm", "-f", "wide")
+
+
+def test_an_all_interfaces_forward_answers_on_another_host_address(rig: Rig) -> None:
+    """The listener itself: 0.0.0.0 answers on a non-loopback address of this host (the
+    engine's bridge gateway), which a 127.0.0.1 forward does not."""
+    port = free_port()
+    rig.engine.docker("run", "-d", "--name", "lan", "-p", f"{port}:80", "busybox", *HTTPD)
+    try:
+        with running_forwarder(rig) as pf:
+            assert wait_for(lambda: answers(port))
+            outer = free_port()
+            for host_ip, reachable in (("127.0.0.1", False), ("0.0.0.0", True)):
+                fwd = Forward("x", "lan", "tcp", host_ip, outer, rig.engine.gateway, port)
+                listener = portforward.open_forward(fwd, pf.transport, None)
+                try:
+                    url = f"http://{rig.engine.gateway}:{outer}/"
+                    assert answers_at(url) is reachable
+                finally:
+                    listener.close()
+    finally:
+        rig.engine.docker("rm", "-f", "lan")
+
+
+def answers_at(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return bool(r.read() == b"hello\n")
+    except (OSError, urllib.error.URLError):
+        return False
