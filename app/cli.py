@@ -26,7 +26,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-H",
         "--host",
-        help="engine address (default: $DOCKER_HOST, else unix:///run/dockyard/docker.sock)",
+        help="engine address: unix://PATH, tcp://HOST:PORT or ssh://USER@HOST (default: "
+        "$DOCKER_HOST, else the docker context of $DOCKER_CONTEXT or the current one, else "
+        "unix:///run/dockyard/docker.sock)",
     )
     p.add_argument("--version", action="version", version=f"dockyard {version()}")
     areas = p.add_subparsers(dest="area", metavar="COMMAND", required=True)

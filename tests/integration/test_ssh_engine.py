@@ -75,6 +75,17 @@ def test_a_followed_log_streams_over_ssh(eng: EngineProcess, remote: SshEngine) 
         eng.docker("rm", "-f", cid)
 
 
+def test_a_pull_streams_its_progress_over_ssh(
+    eng: EngineProcess, remote: SshEngine, registry_with_images: str
+) -> None:
+    image = f"{registry_with_images}/multilayer"
+    eng.docker("rmi", image, check=False)
+    messages = list(EngineClient(remote.url).pull(image))
+    assert any(m.get("status") == "Pull complete" for m in messages)
+    assert messages[-1]["status"].startswith("Status: Downloaded newer image")
+    assert eng.api("GET", f"/images/{image}/json")["RepoTags"] == [f"{image}:latest"]
+
+
 def test_the_events_stream_over_ssh_and_its_interrupt(
     eng: EngineProcess, remote: SshEngine
 ) -> None:
