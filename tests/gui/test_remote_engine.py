@@ -63,11 +63,11 @@ def choose(settings: SettingsPage, name: str) -> None:
 
 def test_picking_an_ssh_context_shows_the_remote_containers(
     qtbot: QtBot,
+    remote: SshEngine,  # before the window: its streams end before the sshd goes
+    contexts: dict[str, str],
+    gui_engine: EngineProcess,
     ctx: AppContext,
     window: MainWindow,
-    gui_engine: EngineProcess,
-    remote: SshEngine,
-    contexts: dict[str, str],
 ) -> None:
     dockercontext.write(remote.url, "the engine over SSH", name="remote", env=contexts)
     containers, settings = window.pages
