@@ -258,15 +258,17 @@ class _Pool:
                 if channel is not None:
                     return channel
             client = _login(url, s)
-            self._clients.setdefault(s, []).append(client)
             try:
-                return _open_session(client, s)
+                channel = _open_session(client, s)
             except (paramiko.SSHException, EOFError, OSError) as e:
+                client.close()  # not kept: every later call would log in again beside it
                 raise Unreachable(
                     url,
                     f"sshd on {s.where} refused a session ({e})",
                     "check its MaxSessions and that the account may run commands",
                 ) from None
+            self._clients.setdefault(s, []).append(client)
+            return channel
 
     def _session(self, client: paramiko.SSHClient, s: SshSettings) -> paramiko.Channel | None:
         """A channel on `client`, None if it is full; a dead transport is forgotten."""

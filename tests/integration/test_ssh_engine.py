@@ -139,6 +139,16 @@ def test_past_max_sessions_a_second_transport_is_opened(
                 conn.close()
 
 
+def test_a_server_that_refuses_every_session_is_not_kept(
+    eng: EngineProcess, tmp_path: Path
+) -> None:
+    with ssh_engine(eng.host, tmp_path, sshd_extra="MaxSessions 0\n") as r:
+        for _ in range(2):
+            with pytest.raises(Unreachable, match="refused a session"):
+                EngineClient(r.url).get("/containers/json")
+        assert sshdial.POOL.transports(settings(r)) == 0
+
+
 def test_a_docker_context_over_ssh_resolves_and_answers(
     remote: SshEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
