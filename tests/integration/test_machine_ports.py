@@ -23,8 +23,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
-from machine import disk, filenames, qmp, ssh
+from machine import config, disk, filenames, qmp, ssh
 from machine.backend import MachineSpec
 from machine.qemu_backend import QemuBackend
 from tests.engine_process import free_port
@@ -176,6 +177,48 @@ def test_udp_echo_through_qemu_hostfwd(vm: Booted) -> None:
     assert data == b"echo:ping"
     vm.docker("rm", "-f", "udp")
     assert wait_for(lambda: ("udp", port) not in forwards(vm))
+
+
+def lan_address() -> str:
+    """An IPv4 address of this host that is not loopback (where the network reaches it)."""
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()[3].split("/")[0]
+
+
+def answers_on(address: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}/", timeout=5) as r:
+            return bool(r.read() == b"hello\n")
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def test_allowing_all_interfaces_opens_a_bare_publish_to_the_network(vm: Booted) -> None:
+    """`ports.allow_all_interfaces` in the machine's YAML, saved while it runs: a bare
+    `-p` (listed on the guest's 10.0.2.15) moves from 127.0.0.1 to 0.0.0.0, still through
+    QEMU's hostfwd, and answers on the host's LAN address; removed, it is loopback again."""
+    port, lan = free_port(), lan_address()
+    yaml_path = vm.backend.dir / filenames.CONFIG
+    cfg = config.new("ports", backend="qemu", ports=config.Ports(allow_all_interfaces=True))
+    run(vm, "--name", "wide", "-p", f"{port}:80", "busybox", *HTTPD)
+    try:
+        assert wait_for(lambda: answers(port)), forwards(vm)
+        assert not answers_on(lan, port)
+        yaml_path.write_text(yaml.safe_dump(config.to_dict(cfg)))
+        assert wait_for(lambda: answers_on(lan, port)), forwards(vm)
+        fwd = forwards(vm)[("tcp", port)]
+        assert (fwd["host_ip"], fwd["via"], fwd["state"]) == ("0.0.0.0", "qmp", "listening")
+        yaml_path.unlink()
+        assert wait_for(lambda: forwards(vm)[("tcp", port)]["host_ip"] == "127.0.0.1")
+        assert wait_for(lambda: answers(port)) and not answers_on(lan, port)
+    finally:
+        yaml_path.unlink(missing_ok=True)
+        vm.docker("rm", "-f", "wide")
 
 
 def test_pause_30s_then_clock_is_stepped_and_forwards_still_work(vm: Booted) -> None:
