@@ -103,6 +103,7 @@ class MachineSpec:
     accel: str = "auto"  # "auto" or one of kvm, hvf, whpx, tcg (forced)
     engine_args: list[str] = field(default_factory=list)
     shares: list[ShareSpec] = field(default_factory=list)
+    saved_boot: bool = True  # start from the state saved at the boot checkpoint (bootstate.py)
 
 
 class Backend(Protocol):

@@ -36,3 +36,6 @@ SHARES = "shares.json"  # the shares of this run (host path, guest path, mode, i
 SHARES_PID = "shares.pid"  # the share keeper: sync sessions and event replay (sharehost.py)
 SHARES_LOG = "shares.log"  # its log
 DISK_USAGE = "disk.json"  # the guest's disk use at the last stop, and the last compaction
+CONTROL_SOCK = "ctl.sock"  # QEMU's end of the guest's control port (the boot wake-up)
+BOOT_STATE = "boot.state"  # the guest saved at its boot checkpoint (bootstate.py; 0600)
+BOOT_META = "boot.json"  # that state's key, or why QEMU could not save one

@@ -111,6 +111,7 @@ class LibvirtBackend(QemuBackend):
     """A machine run by libvirtd, per the guest contract (issue 5)."""
 
     name = "libvirt"
+    boot_checkpoint = False  # the domain has no control port: the guest boots straight through
 
     def __init__(
         self,
@@ -165,7 +166,7 @@ class LibvirtBackend(QemuBackend):
         return self.qemu_pid() is not None
 
     # -- start ----------------------------------------------------------------------------
-    def _spawn(self, accel_name: str) -> int:
+    def _spawn(self, accel_name: str, incoming: bool = False) -> int:
         cfg = self._libvirt_vm_config(accel_name)
         xml = domain_xml(self.domain, cfg, shutil.which(cfg_binary(cfg)) or cfg_binary(cfg))
         self.path(filenames.LIBVIRT_XML).write_text(xml)

@@ -9,7 +9,9 @@ with virtio-pci. arm64 (Apple silicon) uses `-M virt` with virtio-pci.
 Devices, as the guest contract (issue 5) names them: serial ttyS0 to a log file
 (stage lines), QMP on a unix socket, the seed through fw_cfg `opt/dockyard/seed`, the data
 disk with serial `dockyard-data`, user-mode networking forwarding loopback:<ssh port> to
-guest :22, a virtio RNG (sshd would otherwise wait for entropy), 9p shares.
+guest :22, a virtio RNG (sshd would otherwise wait for entropy), the control port (a
+virtio-serial port named org.dockyard.ctl on a unix socket: the boot checkpoint's wake-up,
+machine/bootstate.py), 9p shares.
 
 Under TCG on microvm the kernel gets `tsc_early_khz=<host MHz*1000>`: without it the PIT
 calibration sometimes fails there and about 1 boot in 10 hangs.
@@ -50,6 +52,7 @@ class VmConfig:
     pid_file: Path
     ssh_port: int
     rootfs: Path | None = None
+    control_socket: Path | None = None  # the boot checkpoint's control port (bootstate.py)
     tsc_khz: int = 0  # host TSC rate; used only under TCG on microvm
     shares: tuple[ShareSpec, ...] = field(default_factory=tuple)
 
@@ -138,6 +141,21 @@ def disk_args(cfg: VmConfig) -> list[str]:
     return args
 
 
+CONTROL_PORT = "org.dockyard.ctl"  # the name the guest looks for (vmimage/guest/wakeup.py)
+
+
+def control_args(cfg: VmConfig) -> list[str]:
+    """The control port: QEMU listens on the socket, the host connects when it has a word
+    for the guest. Without it the guest boots straight through its checkpoint."""
+    if cfg.control_socket is None:
+        return []
+    return [
+        *["-chardev", f"socket,id=ctl,path={cfg.control_socket},server=on,wait=off"],
+        *device(cfg, "serial", ""),
+        *["-device", f"virtserialport,chardev=ctl,name={CONTROL_PORT}"],
+    ]
+
+
 def share_args(cfg: VmConfig) -> list[str]:
     args: list[str] = []
     for i, share in enumerate(cfg.shares):
@@ -182,5 +200,6 @@ def build(cfg: VmConfig) -> list[str]:
         *["-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{cfg.ssh_port}-:22"],
         *device(cfg, "net", "netdev=net0"),
         *device(cfg, "rng", ""),
+        *control_args(cfg),
         *share_args(cfg),
     ]

@@ -7,8 +7,13 @@ How a start goes (stages.py names and times each step):
   kernel  the first byte on the serial console
   init    the guest's `dockyard-stage init` line
   network the guest's `dockyard-stage network` line
+  checkpoint  the guest parked at its boot checkpoint (sshd up, engine imported): save it
+          there once (bootstate.py), then wake it with the clock and entropy (wakeup.py)
   sshd    an SSH login with the pinned host key through the forwarded loopback port
   engine  the forwarder process serves docker.sock; GET /_ping through it answers OK
+A machine with a saved boot state skips qemu..checkpoint: its `restore` stage spawns QEMU
+waiting for that state, loads it and wakes the guest; sshd and engine follow as above. A
+restore that fails discards the state and boots afresh in the same start.
 A `dockyard-fail` line from the guest, or QEMU exiting, fails the current stage at once,
 with the end of the serial log attached.
 """
@@ -16,6 +21,7 @@ with the end of the serial log attached.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -32,6 +38,7 @@ from typing import Any
 import machine
 from machine import (
     accel,
+    bootstate,
     disk,
     filenames,
     forward,
@@ -42,6 +49,7 @@ from machine import (
     sharehost,
     ssh,
     stages,
+    wakeup,
 )
 from machine.backend import (
     MachineSpec,
@@ -130,6 +138,7 @@ class QemuBackend:
     """A machine run by QEMU, per the guest contract (issue 5)."""
 
     name = "qemu"
+    boot_checkpoint = True  # offer the guest its control port (libvirt's domain has none)
 
     def __init__(
         self,
@@ -145,6 +154,7 @@ class QemuBackend:
         self._forwarder: subprocess.Popen[bytes] | None = None
         self._kernel = Path()
         self._virtiofsd: list[subprocess.Popen[bytes]] = []
+        self._state_key = ""  # the saved boot state this start would use or save
 
     # -- files ------------------------------------------------------------------------
 
@@ -219,8 +229,16 @@ class QemuBackend:
         with clock.stage("accel") as st:
             choice = accel.choose(self.spec.accel, probes=self.probes)
             st.detail = choice.warning or choice.name
+        self._state_key = self._boot_state_key(choice.name)
+        port = self._restore(clock, choice.name)
+        if port is None:
+            port = self._fresh_boot(clock, choice.name)
+        qemu_pid = self._proc.pid if self._proc else self.qemu_pid()
+        sharehost.spawn(self.dir, port, qemu_pid or 0, self.spec.shares)  # sync, file events
+
+    def _fresh_boot(self, clock: stages.StageClock, accel_name: str) -> int:
         with clock.stage("qemu") as st:
-            port = self._launch(choice.name, clock.deadline("qemu"))
+            port = self._launch(accel_name, clock.deadline("qemu"))
             st.detail = f"pid {self._proc.pid if self._proc else '?'}, ssh port {port}"
             self._start_forwarder(port)  # connects once sshd answers; overlaps the boot
         with clock.stage("kernel"):
@@ -228,18 +246,87 @@ class QemuBackend:
         for name in ("init", "network"):
             with clock.stage(name):
                 self._wait_serial(clock, name, lambda text, n=name: self._seen(text, n))
+        if self._state_key:
+            with clock.stage("checkpoint") as st:
+                self._wait_serial(clock, "checkpoint", lambda t: self._seen(t, "checkpoint"))
+                st.detail = self._save_state()
+                wakeup.wake(self.path(filenames.CONTROL_SOCK), clock.deadline("checkpoint"))
+        self._ready(clock, port)
+        return port
+
+    def _ready(self, clock: stages.StageClock, port: int) -> None:
         with clock.stage("sshd"):
             self._wait_forwarder(clock, port)
         with clock.stage("engine"):
             self._wait_engine(clock)
-        qemu_pid = self._proc.pid if self._proc else self.qemu_pid()
-        sharehost.spawn(self.dir, port, qemu_pid or 0, self.spec.shares)  # sync, file events
 
-    def _launch(self, accel_name: str, deadline: float) -> int:
+    # -- the saved boot state ---------------------------------------------------------
+
+    def _boot_state_key(self, accel_name: str) -> str:
+        """The key of this start's boot state; "" when the guest has no checkpoint (an
+        image without one, the libvirt backend) or the image is unusable (the qemu stage
+        then says why)."""
+        if not self.boot_checkpoint:
+            return ""
+        try:
+            cfg = self._vm_config(accel_name, 0)
+            image_dir = self.image()[0]
+        except StageFailed:
+            return ""
+        if cfg.control_socket is None:
+            return ""
+        doc = json.loads(self._write_seed().read_text())
+        canonical = qemu_argv.build(dataclasses.replace(cfg, tsc_khz=0))
+        raw = (image_dir / "manifest.json").read_bytes()
+        return bootstate.key(canonical, doc, raw, self.spec.disk_gb)
+
+    def _save_state(self) -> str:
+        """Save the parked guest unless a state for this key exists (or was refused)."""
+        if not self.spec.saved_boot or not bootstate.should_save(self.dir, self._state_key):
+            return "boot state kept" if self.spec.saved_boot else "saved boot off"
+        meta = bootstate.save(self.dir, self.path(filenames.QMP_SOCK), self._state_key)
+        if meta.saved:
+            return f"boot state saved ({meta.size // 2**20} MiB)"
+        return f"boot state not saved: {meta.reason}"
+
+    def _restore(self, clock: stages.StageClock, accel_name: str) -> int | None:
+        """Start from the saved boot state: the ssh port, or None when there is none or it
+        failed (then it is discarded, and the failed stage stays in the list)."""
+        state = bootstate.usable(self.dir, self._state_key) if self.spec.saved_boot else None
+        if state is None or not self._state_key:
+            return None
+        try:
+            with clock.stage("restore") as st:
+                deadline = clock.deadline("restore")
+                port = self._launch(accel_name, deadline, incoming=True)
+                self._start_forwarder(port)
+                why = bootstate.load(
+                    self.path(filenames.QMP_SOCK), state, deadline - time.monotonic()
+                )
+                if why:
+                    why = self._qemu_said() or why
+                    raise StageFailed(f"QEMU could not load the saved boot state: {why}", "restore")
+                wakeup.wake(self.path(filenames.CONTROL_SOCK), deadline)
+                st.detail = f"{state.stat().st_size // 2**20} MiB loaded, ssh port {port}"
+        except (StageFailed, MachineError) as e:
+            print(f"machine: booting afresh: {e.message}", file=sys.stderr)
+            self._teardown()
+            bootstate.discard(self.dir)
+            return None
+        try:
+            self._ready(clock, port)
+        except StageFailed:
+            bootstate.discard(self.dir)  # the next start boots afresh rather than repeat this
+            raise
+        return port
+
+    # -- spawning ---------------------------------------------------------------------
+
+    def _launch(self, accel_name: str, deadline: float, incoming: bool = False) -> int:
         """Spawn QEMU and wait for QMP. A port we picked ourselves may be taken between
         the pick and QEMU's bind; then one retry with another free port."""
         for attempt in (1, 2):
-            port = self._spawn(accel_name)
+            port = self._spawn(accel_name, incoming)
             if qmp.wait_ready(self.path(filenames.QMP_SOCK), self._alive, deadline):
                 return port
             error = self._qemu_exit(port)
@@ -248,17 +335,22 @@ class QemuBackend:
                 raise error
         raise AssertionError("unreachable")
 
-    def _spawn(self, accel_name: str) -> int:
+    def _write_seed(self) -> Path:
+        return seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
+
+    def _spawn(self, accel_name: str, incoming: bool = False) -> int:
+        """Spawn QEMU; with `incoming` it waits, paused, for the saved boot state."""
         port = self.spec.ssh_port or free_port()
         cfg = self._vm_config(accel_name, port)
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
         sharehost.write(self.dir, self.spec.shares)
-        seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
-        for stale in (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID):
+        self._write_seed()
+        stale = (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID, filenames.CONTROL_SOCK)
+        for name in stale:
             with contextlib.suppress(FileNotFoundError):
-                self.path(stale).unlink()
+                self.path(name).unlink()
         self.path(filenames.SERIAL_LOG).write_bytes(b"")
-        argv = qemu_argv.build(cfg)
+        argv = qemu_argv.build(cfg) + (["-incoming", "defer"] if incoming else [])
         self.path(filenames.QEMU_ARGV).write_text("\n".join(argv) + "\n")
         for index in qemu_argv.virtiofs_shares(cfg):
             self._virtiofsd.append(self._spawn_virtiofsd(cfg, index))
@@ -304,6 +396,11 @@ class QemuBackend:
             pid_file=self.path(filenames.QEMU_PID),
             ssh_port=port,
             rootfs=image_dir / boot["rootfs"] if boot.get("rootfs") else None,
+            control_socket=(
+                self.path(filenames.CONTROL_SOCK)
+                if self.boot_checkpoint and boot.get("checkpoint")
+                else None
+            ),
             tsc_khz=tsc_khz(),
             shares=tuple(self.spec.shares),
         )
@@ -345,6 +442,16 @@ class QemuBackend:
                 tail(log_path),
             )
         return proc
+
+    def _qemu_said(self) -> str:
+        """QEMU's last words, once it has exited ("" while it runs)."""
+        if self._proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=2)
+        if self._alive():
+            return ""
+        lines = tail(self.path(filenames.QEMU_LOG)).splitlines()
+        return lines[-1] if lines else ""
 
     def _qemu_exit(self, port: int) -> StageFailed:
         if self._proc is not None:

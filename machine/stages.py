@@ -56,6 +56,18 @@ STAGES = (
         "the guest did not bring up its network: see the serial log for the failing step",
     ),
     StageDef(
+        "checkpoint",
+        120.0,
+        "the guest did not reach its boot checkpoint (sshd up, engine imported): see the "
+        "serial log (`dockyard machine logs`) and the engine log in the guest",
+    ),
+    StageDef(
+        "restore",
+        60.0,
+        "the saved boot state could not be loaded; it was discarded and the machine boots "
+        "afresh (a new state is saved)",
+    ),
+    StageDef(
         "sshd",
         90.0,
         "the guest's sshd did not answer on the forwarded port: see the serial log; another "
@@ -69,7 +81,7 @@ STAGES = (
     ),
 )
 BY_NAME = {s.name: s for s in STAGES}
-GUEST_STAGES = ("init", "modules", "seed", "network", "data", "sshd", "engine")
+GUEST_STAGES = ("init", "modules", "seed", "network", "checkpoint", "sshd", "data", "engine")
 GUEST_FAIL_HINTS = {
     "modules": "the image's kernel modules do not match its kernel: rebuild it (make images)",
     "seed": "the seed the host wrote was refused: its message names the field; this is a bug "
@@ -77,6 +89,8 @@ GUEST_FAIL_HINTS = {
     "network": "the guest has no network device: QEMU needs a virtio-net device",
     "data": "the data disk could not be prepared: a disk holding something other than ext4 "
     "is never formatted; remove the machine's data disk to start afresh (its images go too)",
+    "checkpoint": "the guest could not wait at, or wake from, its boot checkpoint: see the "
+    "serial log; `dockyard machine start --fresh` boots without the saved state",
     "sshd": "the guest's sshd did not start: see the serial log (`dockyard machine logs`)",
     "engine": "the engine in the guest did not start: `dockyard machine ssh -- tail "
     "/var/log/engine.log`",

@@ -47,6 +47,7 @@ GUEST_MODULES = frozenset(
     {
         "test_vmimage_build",
         "test_machine_qemu",
+        "test_machine_bootstate",
         "test_machine_libvirt",
         "test_machine_ports",
         "test_machine_shares",

@@ -30,6 +30,9 @@ class Boot:
     # Added to the contract: the virtio serial the host must give the rootfs disk
     # (attached read-only) when `rootfs` is not empty; "" otherwise.
     rootfs_serial: str = ""
+    # The guest parks at its boot checkpoint when QEMU offers the control port
+    # (guest/wakeup.py); the host may then save it and later start from that state.
+    checkpoint: bool = True
 
 
 def render(

@@ -64,6 +64,24 @@ sshd_up() {
 	done
 }
 
+# The boot checkpoint (launcher.py, wakeup.py): with QEMU's control port present, park
+# here until the engine process has applied the host's wake-up line. The host may save the
+# guest while it is parked and start later from that state, so nothing before this point
+# may touch the data disk or the shares, and the `sshd` stage (the host logs in once it
+# sees it) comes after. Without the port (libvirt) the boot goes straight on.
+checkpoint() {
+	if ! grep -qx org.dockyard.ctl /sys/class/virtio-ports/*/name 2>/dev/null; then
+		: >"$RUN/awake"
+		return
+	fi
+	: >"$RUN/parked"
+	pid=$(cat "$RUN/engine.pid")
+	while [ ! -e "$RUN/awake" ]; do
+		kill -0 "$pid" 2>/dev/null || fail checkpoint "the engine process exited before the wake-up"
+		usleep 10000
+	done
+}
+
 # The data disk is the virtio disk whose serial the seed names. A disk with no
 # filesystem (all zeros at the start) gets ext4; any other content that is not
 # ext4 is left alone and fails the stage, so nothing on it is lost.
@@ -74,6 +92,9 @@ data_disk() {
 		[ -e "$s" ] && [ "$(cat "$s")" = "$serial" ] && dev=/dev/$(basename "$(dirname "$s")")
 	done
 	[ -n "$dev" ] || fail data "no disk with serial $serial: attach one with serial=$serial"
+	# A restored guest may hold the disk's first blocks from before it was saved (the
+	# kernel's partition scan); read the disk as it is now.
+	blockdev --flushbufs "$dev" 2>/dev/null
 	magic=$(dd if="$dev" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
 	if [ "$magic" != "53ef" ]; then
 		used=$(dd if="$dev" bs=65536 count=16 2>/dev/null | tr -d '\000' | wc -c)
@@ -134,10 +155,11 @@ stage seed
 network
 stage network
 sshd_up
-stage sshd
 await disk.ready || fail data "the ext4 modules did not load"
-data_disk
 await late.ready || fail data "the late modules did not load"
+checkpoint
+stage sshd
+data_disk
 [ -s "$RUN/shares.sh" ] && . "$RUN/shares.sh"
 : >"$RUN/data.ready"
 stage data

@@ -3,11 +3,17 @@
 Under an emulator, importing the engine takes seconds, and so does the rest
 of the boot (network, sshd, data disk). This process overlaps the two: it
 applies the seed (boot.sh waits for that), imports the engine while boot.sh
-carries on, then waits until the data disk and the late modules are ready
-and runs `engine serve` in this same process. A thread prints the `engine`
-stage marker once `/_ping` answers, which saves a separate Python start.
+carries on. When QEMU offers the control port, it then holds the boot
+checkpoint (wakeup.py): once boot.sh has parked too, it prints the
+`checkpoint` stage and waits for the host's wake-up line, so the host can
+save the guest right there and later start from that state. Then it waits
+until the data disk and the late modules are ready and runs `engine serve`
+in this same process. A thread prints the `engine` stage marker once
+`/_ping` answers, which saves a separate Python start.
 Signal files in /run/dockyard:
   seed.done / seed.error   written here, read by boot.sh
+  parked                   written by boot.sh: it waits at the checkpoint
+  awake                    written here once the host's wake-up line is applied
   data.ready, late.ready   written by boot.sh, awaited here
   boot.failed              written by boot.sh when a stage failed: give up
 """
@@ -24,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import ping  # guest/ping.py, next to this file
 import seed  # guest/seed.py, next to this file
+import wakeup  # guest/wakeup.py, next to this file
 
 RUN = "/run/dockyard"
 ROOT = "/var/lib/dockyard"
@@ -56,9 +63,11 @@ def apply_seed() -> list[str]:
     return list(doc.get("engine_args", []))
 
 
-def wait_for(*names: str) -> None:
-    """Block until every file in `names` exists under RUN; exit if boot failed."""
-    while not all(os.path.exists(f"{RUN}/{n}") for n in names):
+def wait_for(*names: str, any_of: bool = False) -> None:
+    """Block until every file in `names` (or one, with `any_of`) exists under RUN; exit if
+    the boot failed."""
+    done = any if any_of else all
+    while not done(os.path.exists(f"{RUN}/{n}") for n in names):
         if os.path.exists(f"{RUN}/boot.failed"):
             sys.exit(1)
         time.sleep(0.01)
@@ -71,11 +80,28 @@ def announce_ready() -> None:
         console(f"dockyard-fail engine no answer to /_ping within {ENGINE_TIMEOUT:.0f} s")
 
 
+def checkpoint() -> None:
+    """Hold the boot checkpoint when boot.sh parked there (QEMU offers the control port);
+    boot.sh itself goes on when this process writes `awake`."""
+    wait_for("parked", "awake", any_of=True)
+    port = wakeup.control_port()
+    if not os.path.exists(f"{RUN}/parked") or port is None:
+        return
+    console(f"dockyard-stage checkpoint {uptime()}")
+    try:
+        wakeup.wait_and_apply(port)
+    except OSError as e:
+        console(f"dockyard-fail checkpoint the control port {port} failed: {e}")
+        sys.exit(1)
+    seed.write(f"{RUN}/awake", "")
+
+
 def main() -> int:
     args = apply_seed()
     import engine.__main__ as engine_main  # the slow part, overlapped with the boot
     import engine.daemon  # noqa: F401
 
+    checkpoint()
     wait_for("data.ready", "late.ready")
     os.chdir(ROOT)
     threading.Thread(target=announce_ready, daemon=True).start()

@@ -143,3 +143,21 @@ def test_virtiofs_is_refused_off_linux() -> None:
     share = ShareSpec(Path("/Users/u"), "/Users/u", "virtiofs")
     with pytest.raises(ValueError, match="virtiofs shares need a Linux host"):
         qemu_argv.build(cfg("macos", "arm64", "hvf", shares=(share,)))
+
+
+@pytest.mark.parametrize(
+    ("host", "arch", "accel", "bus"),
+    [
+        ("linux", "x86_64", "tcg", "device"),
+        ("macos", "arm64", "hvf", "pci"),
+    ],
+)
+def test_control_port_is_a_named_virtio_serial_port(
+    host: str, arch: str, accel: str, bus: str
+) -> None:
+    argv = qemu_argv.build(cfg(host, arch, accel, control_socket=D / "ctl.sock"))
+    at = argv.index("socket,id=ctl,path=/m/ctl.sock,server=on,wait=off")
+    assert argv[at + 1 : at + 5] == [
+        *["-device", f"virtio-serial-{bus}"],
+        *["-device", "virtserialport,chardev=ctl,name=org.dockyard.ctl"],
+    ]

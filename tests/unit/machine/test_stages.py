@@ -29,7 +29,10 @@ def test_parse_serial_finds_stage_and_fail_lines() -> None:
 
 def test_every_stage_has_a_timeout_and_a_hint() -> None:
     names = [s.name for s in stages.STAGES]
-    assert names == ["accel", "qemu", "kernel", "init", "network", "sshd", "engine"]
+    assert names == [
+        *["accel", "qemu", "kernel", "init", "network", "checkpoint", "restore"],
+        *["sshd", "engine"],
+    ]
     assert all(s.timeout > 0 and s.hint for s in stages.STAGES)
 
 
