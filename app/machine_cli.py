@@ -18,7 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machine import backends, config, disk, dockercontext, filenames, paths, portforward, shares
+from machine import (
+    backends,
+    bootstate,
+    config,
+    disk,
+    dockercontext,
+    filenames,
+    paths,
+    portforward,
+    shares,
+)
 from machine.backend import Backend, Stage, StageFailed, StageStatus
 from machine.errors import ConfigError, MachineError
 from machine.sync.status import sync_status
@@ -38,6 +48,7 @@ def add_parser(subparsers: Any) -> None:
     v = verbs.add_parser("start", help="start a machine (creating it first if needed)")
     _name(v)
     _create_options(v)
+    _fresh_option(v)
 
     v = verbs.add_parser("stop", help="stop a machine (its containers stop with it)")
     _name(v)
@@ -46,6 +57,7 @@ def add_parser(subparsers: Any) -> None:
     v = verbs.add_parser("restart", help="stop, then start a machine")
     _name(v)
     v.add_argument("-t", "--timeout", type=float, default=30.0, help="seconds before forcing")
+    _fresh_option(v)
 
     v = verbs.add_parser("status", help="state, resources and the last start's stages")
     _name(v)
@@ -130,6 +142,14 @@ def _publish_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _fresh_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="boot the guest from power-on instead of its saved boot state (a new one is saved)",
+    )
+
+
 def _create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=config.BACKENDS, help="how to run it (default: qemu)")
     p.add_argument("--cpus", type=int, help="virtual CPUs (default: half the host's)")
@@ -172,7 +192,7 @@ def run(args: argparse.Namespace, _client_host: str | None) -> int:
         return 0
     if verb == "restart":
         backend.stop(args.timeout)
-        return _boot(host, cfg, backend)
+        return _boot(host, cfg, backend, args.fresh)
     if verb == "status":
         return _status(cfg, backend, args.json)
     if verb == "ssh":
@@ -243,7 +263,7 @@ def _start(host: paths.Host, args: argparse.Namespace) -> int:
     else:
         cfg = config.load(host, args.name)
         _refuse_changes(cfg, _given(args))
-    return _boot(host, cfg, _backend(host, cfg))
+    return _boot(host, cfg, _backend(host, cfg), args.fresh)
 
 
 def _refuse_changes(cfg: config.MachineConfig, given: dict[str, Any]) -> None:
@@ -289,7 +309,11 @@ def _refuse_changes(cfg: config.MachineConfig, given: dict[str, Any]) -> None:
         )
 
 
-def _boot(host: paths.Host, cfg: config.MachineConfig, backend: Backend) -> int:
+def _boot(
+    host: paths.Host, cfg: config.MachineConfig, backend: Backend, fresh: bool = False
+) -> int:
+    if fresh:
+        bootstate.discard(backend.spec.directory)
     print(f"starting machine {cfg.name} ({_summary(cfg)})", flush=True)
     try:
         stages = backend.start(_print_stage)
@@ -348,6 +372,7 @@ def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
         "disk": f"{cfg.disk_gib}GiB",
         "ssh_port": cfg.ssh_port,
         "stages": stages,
+        "saved_boot": _saved_boot_line(backend.spec.directory),
     }
     usage = disk.usage(backend.spec.directory / filenames.DATA_DISK)
     if usage is not None:
@@ -365,12 +390,25 @@ def _status(cfg: config.MachineConfig, backend: Backend, as_json: bool) -> int:
             print(f"  {line}")
     if usage is not None:
         print(f"  data disk: {_disk_line(usage)}")
+    saved = _saved_boot_line(backend.spec.directory)
+    if saved:
+        print(f"  saved boot: {saved}")
     if stages:
         print("  last start:")
         for s in stages:
             took = f"{s['duration']:.2f}s" if isinstance(s.get("duration"), float | int) else ""
             print(f"    {s.get('name', '?'):<10} {s.get('status', '')} {took}")
     return 0
+
+
+def _saved_boot_line(directory: Path) -> str:
+    """What the next start boots from (bootstate.py); "" for a machine that has none."""
+    meta = bootstate.read_meta(directory)
+    if meta is None:
+        return ""
+    if meta.saved:
+        return f"{meta.size / 2**20:.0f} MiB, used when the seed and VM are unchanged"
+    return f"none, every start boots afresh: {meta.reason}"
 
 
 def _set(host: paths.Host, cfg: config.MachineConfig, args: argparse.Namespace) -> int:

@@ -2,10 +2,13 @@
 """Machine cold start: from the qemu backend's start to the first `docker ps` answer through
 the forwarded socket, 5 runs (median), broken down by host stage and by the guest's own
 stage lines (seconds since the guest kernel started). The machine is created and booted
-once first (that boot also makes the data disk's filesystem), so each measured run is a
-cold start of an existing machine, as `dockyard machine start` is for a user.
+once first (that boot also makes the data disk's filesystem and saves the boot state), so
+each measured run is a cold start of an existing, stopped machine (no QEMU process), as
+`dockyard machine start` is for a user: it loads the saved boot state (machine/bootstate.py).
+The same run also times boots from power-on (`--fresh-runs`, with saving off), the path
+of a machine whose state cannot be used, as the peer figure.
 
-Usage: .venv/bin/python bench/boot.py [--runs 5] [--image DIR] [--accel auto]
+Usage: .venv/bin/python bench/boot.py [--runs 5] [--fresh-runs 2] [--image DIR] [--accel auto]
 Writes bench/results/boot.json (the accelerator used is recorded).
 """
 
@@ -39,7 +42,8 @@ def docker_ps(sock: Path, config: Path) -> None:
     subprocess.run(["docker", "ps"], env=env, check=True, capture_output=True, timeout=120)
 
 
-def one_run(backend: QemuBackend, config: Path) -> dict[str, Any]:
+def one_run(backend: QemuBackend, config: Path, fresh: bool = False) -> dict[str, Any]:
+    backend.spec.saved_boot = not fresh
     t0 = time.monotonic()
     done = backend.start()
     docker_ps(backend.socket_path(), config)
@@ -64,10 +68,43 @@ def median_of(runs: list[dict[str, Any]], key: str) -> dict[str, float]:
     return {n: round(statistics.median(r[key].get(n, 0.0) for r in runs), 3) for n in names}
 
 
+def print_tables(result: dict[str, Any], runs: int, fresh: int) -> None:
+    saved, booted = result["median_stages_s"], result.get("fresh_median_stages_s", {})
+    names = list(saved) + [n for n in booted if n not in saved]
+    rows = [[n, cell(saved.get(n)), cell(booted.get(n))] for n in names]
+    rows.append(
+        [
+            "total (to first docker ps)",
+            cell(result["median_total_s"]),
+            cell(result.get("fresh_median_total_s")),
+        ]
+    )
+    print(
+        f"accelerator: {result['accel']}; target {result['target_s']} s; medians of "
+        f"{runs} starts from the saved boot and {fresh} from power-on"
+    )
+    print(table(["host stage", "saved boot s", "power-on s"], rows))
+    for label, key in (
+        ("saved boot", "median_guest_uptime_s"),
+        ("power-on", "fresh_median_guest_uptime_s"),
+    ):
+        guest = result.get(key, {})
+        print(
+            table(
+                [f"guest stage ({label})", "uptime s"], [[k, f"{v:.2f}"] for k, v in guest.items()]
+            )
+        )
+
+
+def cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
 def main() -> int:
     sigterm_as_interrupt()
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--fresh-runs", type=int, default=2)
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--accel", default="auto")
     args = parser.parse_args()
@@ -85,6 +122,7 @@ def main() -> int:
         try:
             first = one_run(backend, config)  # also formats the data disk
             runs = [one_run(backend, config) for _ in range(args.runs)]
+            fresh = [one_run(backend, config, fresh=True) for _ in range(args.fresh_runs)]
         finally:
             backend.stop(timeout=30)
     accel = runs[0]["accel"]
@@ -96,14 +134,14 @@ def main() -> int:
         "median_stages_s": median_of(runs, "stages_s"),
         "median_guest_uptime_s": median_of(runs, "guest_uptime_s"),
         "target_s": TARGETS_S.get(accel),
+        "fresh_runs": fresh,
     }
+    if fresh:
+        result["fresh_median_total_s"] = round(statistics.median(r["total_s"] for r in fresh), 3)
+        result["fresh_median_stages_s"] = median_of(fresh, "stages_s")
+        result["fresh_median_guest_uptime_s"] = median_of(fresh, "guest_uptime_s")
     path = write_result("boot", result)
-    rows = [[name, f"{v:.3f}"] for name, v in result["median_stages_s"].items()]
-    rows.append(["total (to first docker ps)", f"{result['median_total_s']:.3f}"])
-    print(f"accelerator: {accel}; median of {len(runs)} cold starts")
-    print(table(["host stage", "median s"], rows))
-    guest = result["median_guest_uptime_s"]
-    print(table(["guest stage", "uptime s"], [[k, f"{v:.2f}"] for k, v in guest.items()]))
+    print_tables(result, len(runs), len(fresh))
     print(f"first boot (makes the data disk's filesystem): {first['total_s']:.2f} s")
     print(f"wrote {path}")
     return 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app import cli, machine_cli
+from machine import bootstate, filenames
 
 needs_native = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0,
@@ -139,3 +141,25 @@ def test_status_ls_and_rm_of_a_stopped_machine(
     assert "no guest" in capsys.readouterr().err
     assert cli.main(["machine", "rm", "m"]) == 0
     assert not (home / "m").exists()
+
+
+def test_status_names_the_saved_boot_and_start_fresh_discards_it(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A qemu machine with a saved boot state: status says so (and why not, when QEMU
+    refused one); `start --fresh` drops it before the boot. The boot itself fails here on
+    purpose (no image at the path given), after the state is gone."""
+    assert cli.main(["machine", "create", "q", "--image", str(home / "no-image")]) == 0
+    directory = home / "q"
+    (directory / filenames.BOOT_STATE).write_bytes(b"x" * 2**20)
+    bootstate.record(directory, bootstate.Meta("k", True, size=2**20))
+    capsys.readouterr()
+    assert cli.main(["machine", "status", "q"]) == 0
+    assert "saved boot: 1 MiB, used when the seed and VM are unchanged" in capsys.readouterr().out
+    assert cli.main(["machine", "start", "q", "--fresh"]) == 1
+    assert "no usable guest image" in capsys.readouterr().err
+    assert not (directory / filenames.BOOT_STATE).exists()
+    bootstate.record(directory, bootstate.Meta("k", False, "vhost-user-fs: no migration"))
+    assert cli.main(["machine", "status", "q", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["saved_boot"] == "none, every start boots afresh: vhost-user-fs: no migration"
