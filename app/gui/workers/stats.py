@@ -68,8 +68,11 @@ class StatsPoller(QThread):
                 self.sampled.emit(self._round(targets))
 
     def _round(self, targets: list[str]) -> dict[str, tuple[float | None, int | None]]:
-        client = self._client()
         out: dict[str, tuple[float | None, int | None]] = {}
+        try:
+            client = self._client()
+        except Exception:  # a context that cannot be used now: the banner says so; retry
+            return out
         for cid in targets:
             try:
                 doc = client.get(f"/containers/{quote(cid)}/stats", {"stream": False})
