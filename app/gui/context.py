@@ -9,6 +9,7 @@ pages do not import each other.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
@@ -154,6 +155,9 @@ class AppContext(QObject):
         """Stop the stream and wait for running calls (at most their timeout)."""
         self._stop_stream()
         self.pool.waitForDone()
+        sshdial = sys.modules.get("app.sshdial")  # loaded only once an ssh:// engine was used
+        if sshdial is not None:
+            sshdial.close_all()
 
     def _stop_stream(self) -> None:
         if self._stream is not None:
