@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import pathmodule
 from tests.engine_process import EngineProcess, wait_for
 from tests.ptyio import pty_session
 
@@ -175,18 +176,10 @@ def test_stop_timeout_kills_a_process_ignoring_sigterm(eng: EngineProcess) -> No
 
 def _stop_signal_image(eng: EngineProcess, tmp_path: Path) -> str:
     """An image whose config says StopSignal SIGUSR1, loaded from an OCI layout."""
-    import importlib.util
-    import sys
     import tarfile
 
-    repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location(
-        "build_test_images", repo / "scripts" / "build_test_images.py"
-    )
-    assert spec and spec.loader
-    builder = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = builder
-    spec.loader.exec_module(builder)
+    script = pathmodule.REPO / "scripts" / "build_test_images.py"
+    builder = pathmodule.load("build_test_images", script)
     layout = builder.Layout()
     config = {**builder.busybox_config(), "StopSignal": "SIGUSR1"}
     top = builder.add_image(layout, [builder.busybox_layer(builder.find_busybox())], config)

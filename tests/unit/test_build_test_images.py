@@ -5,32 +5,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests import pathmodule
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "build_test_images", REPO / "scripts" / "build_test_images.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses need the module registered
-    spec.loader.exec_module(mod)
-    return mod
-
-
-builder = load_builder()
+builder = pathmodule.load("build_test_images", REPO / "scripts" / "build_test_images.py")
 
 
 @pytest.fixture(scope="module")

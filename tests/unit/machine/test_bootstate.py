@@ -3,34 +3,25 @@ with the host half talking to the guest half's own parser over a real unix socke
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from machine import bootstate, filenames, wakeup
 from machine.errors import MachineError
+from tests import pathmodule
 
 GUEST = Path(__file__).resolve().parents[3] / "vmimage" / "guest"
 ARGV = ["qemu-system-x86_64", "-M", "microvm", "-m", "1024"]
 SEED = {"version": 1, "engine_args": ["--ip", "10.0.2.15"], "time": 1}
 
 
-def guest_wakeup() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("guest_wakeup", GUEST / "wakeup.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-guest = guest_wakeup()
+guest = pathmodule.load("guest_wakeup", GUEST / "wakeup.py")
 
 
 def key(**change: object) -> str:

@@ -9,15 +9,15 @@ signing without --deep, the dmg layout, the WHPX check and its instructions.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import plistlib
 import shlex
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests import pathmodule
 
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -26,13 +26,7 @@ FAKE_REPO = Path("/src/dockyard")  # the spec embeds paths; pin them host-indepe
 
 def load(name: str) -> ModuleType:
     """packaging/ is not importable by name (PyPI's `packaging` owns that name)."""
-    path = REPO / "packaging" / name / "build.py"
-    spec = importlib.util.spec_from_file_location(f"dockyard_packaging_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return pathmodule.load(f"dockyard_packaging_{name}", REPO / "packaging" / name / "build.py")
 
 
 macos = load("macos")

@@ -5,7 +5,6 @@ tests/integration/test_packaging_linux.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
 import sys
@@ -15,18 +14,15 @@ from types import ModuleType
 
 import pytest
 
+from tests import pathmodule
+
 REPO = Path(__file__).resolve().parents[3]
 
 
 def load(rel: str) -> ModuleType:
     """packaging/ is not importable by name (PyPI's `packaging` owns that name)."""
     name = "dockyard_packaging_" + rel.replace("/", "_").removesuffix(".py")
-    spec = importlib.util.spec_from_file_location(name, REPO / "packaging" / rel)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return pathmodule.load(name, REPO / "packaging" / rel)
 
 
 entry = load("pyinstaller/entry.py")

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests import pathmodule
 
 GUEST = Path(__file__).resolve().parents[3] / "vmimage" / "guest"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
-def load_seed() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("guest_seed", GUEST / "seed.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-seed = load_seed()
+seed = pathmodule.load("guest_seed", GUEST / "seed.py")
 
 
 def good() -> dict[str, Any]:
