@@ -147,32 +147,38 @@ async def _save(qmp_socket: Path, uri: str, timeout: float) -> dict[str, Any]:
         await client.execute("stop")
         try:
             await client.execute("migrate", {"uri": uri})
-            return await _migration_done(client, time.monotonic() + timeout)
-        except Exception as e:  # qemu.qmp's ExecuteError: a migration blocker, say
-            return {"status": "failed", "error-desc": str(e)}
-        finally:
-            await client.execute("cont")
+        except Exception as e:  # qemu.qmp's ExecuteError: a device that cannot migrate
+            return {"status": "refused", "error-desc": str(e)}
+        return await _migration_done(client, time.monotonic() + timeout)
     finally:
+        with contextlib.suppress(Exception):
+            await client.execute("cont")  # refused: the guest runs on all the same
         with contextlib.suppress(Exception):
             await client.disconnect()
 
 
 def save(directory: Path, qmp_socket: Path, wanted: str, timeout: float = 60.0) -> Meta:
     """Save the parked guest under key `wanted` and let it run on; the Meta says whether
-    it was saved and, if not, why (recorded either way)."""
+    it was saved and, if not, why. A refusal (this VM cannot migrate) is recorded so later
+    boots do not try again; any other failure (a full disk, say) is not: the next boot
+    tries again. No partial file is left either way."""
     part = directory / (filenames.BOOT_STATE + ".part")
-    os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # guest memory: 0600
     try:
+        os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))  # guest memory
         info = asyncio.run(_save(qmp_socket, save_uri(part), timeout))
-    except Exception as e:  # QMP went away: the boot goes on, unsaved
-        info = {"status": "failed", "error-desc": f"QMP: {e or type(e).__name__}"}
+    except Exception as e:  # no room for the file, or QMP went away: the boot goes on
+        info = {"status": "failed", "error-desc": f"{e or type(e).__name__}"}
     if info.get("status") == "completed":
         os.replace(part, directory / filenames.BOOT_STATE)
         meta = Meta(wanted, True, size=(directory / filenames.BOOT_STATE).stat().st_size)
+        record(directory, meta)
+        return meta
+    part.unlink(missing_ok=True)
+    meta = Meta(wanted, False, str(info.get("error-desc") or info.get("status")))
+    if info.get("status") == "refused":
+        record(directory, meta)
     else:
-        part.unlink(missing_ok=True)
-        meta = Meta(wanted, False, str(info.get("error-desc", info.get("status", "?"))))
-    record(directory, meta)
+        discard(directory)
     return meta
 
 

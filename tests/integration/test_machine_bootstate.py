@@ -13,6 +13,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,27 @@ def test_no_saved_boot_never_writes_one(machine: QemuBackend) -> None:
         assert not machine.path(filenames.BOOT_STATE).exists()
     finally:
         machine.spec.saved_boot = True
+
+
+def test_a_full_disk_while_saving_leaves_the_boot_going(tmp_path: Path) -> None:
+    """The machine directory on a filesystem too small for the state: the start succeeds,
+    says why nothing was saved, leaves no partial file, and the next start tries again."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "dockyard-test", str(mnt)], check=True
+    )
+    spec = MachineSpec(name="full", directory=mnt / "m", memory_mb=512, disk_gb=1, image_dir=IMAGE)
+    backend = QemuBackend(spec)
+    try:
+        stages = backend.start()
+        assert [s.name for s in stages] == FRESH
+        assert "boot state not saved" in stages[5].detail, stages[5].detail
+        assert not backend.path(filenames.BOOT_STATE).exists()
+        assert not backend.path(filenames.BOOT_STATE + ".part").exists()
+        assert bootstate.should_save(backend.dir, backend._state_key)
+        docker(backend, "ps")  # the engine answers
+    finally:
+        stop_quietly(backend)
+        subprocess.run(["umount", str(mnt)], check=False)
+    assert qemu_pids(spec.directory) == []
