@@ -275,7 +275,7 @@ class QemuBackend:
             return ""
         if cfg.control_socket is None:
             return ""
-        doc = json.loads(self._write_seed().read_text())
+        doc = json.loads(self._write_seed(cfg).read_text())
         canonical = qemu_argv.build(dataclasses.replace(cfg, tsc_khz=0))
         raw = (image_dir / "manifest.json").read_bytes()
         return bootstate.key(canonical, doc, raw, self.spec.disk_gb)
@@ -335,8 +335,11 @@ class QemuBackend:
                 raise error
         raise AssertionError("unreachable")
 
-    def _write_seed(self) -> Path:
-        return seed.write(self.dir, guest_engine_args(self.spec.engine_args), self.spec.shares)
+    def _write_seed(self, cfg: qemu_argv.VmConfig) -> Path:
+        """The seed tells the guest to park at its checkpoint iff QEMU offers the port."""
+        engine_args = guest_engine_args(self.spec.engine_args)
+        checkpoint = cfg.control_socket is not None
+        return seed.write(self.dir, engine_args, self.spec.shares, checkpoint)
 
     def _spawn(self, accel_name: str, incoming: bool = False) -> int:
         """Spawn QEMU; with `incoming` it waits, paused, for the saved boot state."""
@@ -344,7 +347,7 @@ class QemuBackend:
         cfg = self._vm_config(accel_name, port)
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
         sharehost.write(self.dir, self.spec.shares)
-        self._write_seed()
+        self._write_seed(cfg)
         stale = (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID, filenames.CONTROL_SOCK)
         for name in stale:
             with contextlib.suppress(FileNotFoundError):

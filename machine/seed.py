@@ -27,8 +27,10 @@ def build(
     engine_args: Sequence[str],
     shares: Sequence[ShareSpec],
     now: float,
+    checkpoint: bool = False,
 ) -> dict[str, Any]:
-    """The seed document (pure)."""
+    """The seed document (pure). `checkpoint`: QEMU offers the control port, so the guest
+    waits for it and parks at its boot checkpoint (machine/bootstate.py)."""
     return {
         "version": SEED_VERSION,
         "hostname": hostname,
@@ -47,10 +49,16 @@ def build(
         ],
         "time": int(now),
         "data_device_serial": DATA_DEVICE_SERIAL,
+        "checkpoint": checkpoint,
     }
 
 
-def write(directory: Path, engine_args: Sequence[str], shares: Sequence[ShareSpec] = ()) -> Path:
+def write(
+    directory: Path,
+    engine_args: Sequence[str],
+    shares: Sequence[ShareSpec] = (),
+    checkpoint: bool = False,
+) -> Path:
     """Write the machine's seed from its keys; returns the path."""
     doc = build(
         "dockyard",
@@ -59,6 +67,7 @@ def write(directory: Path, engine_args: Sequence[str], shares: Sequence[ShareSpe
         engine_args,
         shares,
         time.time(),
+        checkpoint,
     )
     path = directory / filenames.SEED
     keys.write_private(path, json.dumps(doc, indent=1) + "\n")

@@ -64,13 +64,14 @@ sshd_up() {
 	done
 }
 
-# The boot checkpoint (launcher.py, wakeup.py): with QEMU's control port present, park
-# here until the engine process has applied the host's wake-up line. The host may save the
-# guest while it is parked and start later from that state, so nothing before this point
-# may touch the data disk or the shares, and the `sshd` stage (the host logs in once it
-# sees it) comes after. Without the port (libvirt) the boot goes straight on.
+# The boot checkpoint (launcher.py, wakeup.py): when the seed says the host will wake the
+# guest (QEMU offers the control port), park here until the engine process has applied the
+# host's wake-up line. The host may save the guest while it is parked and start later from
+# that state, so nothing before this point may touch the data disk or the shares, and the
+# `sshd` stage (the host logs in once it sees it) comes after. Otherwise (libvirt) the boot
+# goes straight on.
 checkpoint() {
-	if ! grep -qx org.dockyard.ctl /sys/class/virtio-ports/*/name 2>/dev/null; then
+	if [ ! -e "$RUN/checkpoint" ]; then
 		: >"$RUN/awake"
 		return
 	fi

@@ -36,6 +36,7 @@ RUN = "/run/dockyard"
 ROOT = "/var/lib/dockyard"
 SOCKET = f"{RUN}/docker.sock"
 ENGINE_TIMEOUT = 120.0
+PORT_WAIT_S = 60.0  # the host announces the port to the driver after it loads
 
 
 def console(line: str) -> None:
@@ -81,12 +82,15 @@ def announce_ready() -> None:
 
 
 def checkpoint() -> None:
-    """Hold the boot checkpoint when boot.sh parked there (QEMU offers the control port);
-    boot.sh itself goes on when this process writes `awake`."""
+    """Hold the boot checkpoint when boot.sh parked there (the seed said QEMU offers the
+    control port); boot.sh itself goes on when this process writes `awake`."""
     wait_for("parked", "awake", any_of=True)
-    port = wakeup.control_port()
-    if not os.path.exists(f"{RUN}/parked") or port is None:
+    if not os.path.exists(f"{RUN}/parked"):
         return
+    port = wakeup.wait_for_port(PORT_WAIT_S)
+    if port is None:
+        console(f"dockyard-fail checkpoint no control port {wakeup.PORT_NAME} appeared")
+        sys.exit(1)
     console(f"dockyard-stage checkpoint {uptime()}")
     try:
         wakeup.wait_and_apply(port)

@@ -8,6 +8,7 @@ of booting a guest the host cannot reach. Outputs:
   /run/dockyard/engine.args  (a shell `set --` line with the engine's arguments),
   /run/dockyard/shares.sh    (mount commands for the shares),
   /run/dockyard/data-serial  (the data disk's serial),
+  /run/dockyard/checkpoint   (present when the host will wake the guest at its checkpoint),
   the clock, when the guest's is behind the host's.
 """
 
@@ -83,6 +84,8 @@ def check(doc: Any) -> dict[str, Any]:
         check_share(share)
     if not isinstance(doc.get("time", 0), int | float):
         raise SeedError("seed field 'time' must be a number of seconds")
+    if not isinstance(doc.get("checkpoint", False), bool):
+        raise SeedError("seed field 'checkpoint' must be true or false")
     return doc
 
 
@@ -135,6 +138,8 @@ def apply(doc: dict[str, Any], root: str = "/", set_system: bool = True) -> None
     write(f"{root}run/dockyard/engine.args", f"set -- {args}\n")
     write(f"{root}run/dockyard/shares.sh", share_commands(doc.get("shares", [])))
     write(f"{root}run/dockyard/data-serial", doc.get("data_device_serial", "dockyard-data") + "\n")
+    if doc.get("checkpoint"):
+        write(f"{root}run/dockyard/checkpoint", "")
     if set_system:
         socket.sethostname(hostname)
         host_time = float(doc.get("time", 0))

@@ -51,6 +51,15 @@ def control_port(sysfs: str = "/sys/class/virtio-ports") -> str | None:
     return None
 
 
+def wait_for_port(timeout: float) -> str | None:
+    """The control port once the driver lists it: QEMU announces a port to the loaded
+    virtio_console driver over its control queue, so it shows up a little later."""
+    deadline = time.monotonic() + timeout
+    while (port := control_port()) is None and time.monotonic() < deadline:
+        time.sleep(RETRY_S)
+    return port
+
+
 def parse(line: bytes) -> tuple[float, bytes]:
     """(host time, entropy) from one wake-up line; WakeError names what is wrong."""
     try:

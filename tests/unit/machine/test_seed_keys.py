@@ -30,6 +30,7 @@ def test_seed_document_follows_the_contract() -> None:
         "shares": [{"tag": "share0", "guest_path": "/Users/x", "mode": "9p", "readonly": False}],
         "time": 1234,
         "data_device_serial": "dockyard-data",
+        "checkpoint": False,
     }
 
 
@@ -54,3 +55,5 @@ def test_seed_written_0600_with_the_machine_keys(tmp_path: Path) -> None:
     assert doc["authorized_keys"] == [keys.client_public(tmp_path)]
     assert doc["host_key"] == keys.host_private(tmp_path)
     assert doc["engine_args"] == ["--debug"]
+    assert doc["checkpoint"] is False
+    assert json.loads(seed.write(tmp_path, [], checkpoint=True).read_text())["checkpoint"] is True

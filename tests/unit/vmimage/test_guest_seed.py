@@ -50,6 +50,7 @@ def good() -> dict[str, Any]:
         ({"shares": [{"tag": "a", "guest_path": "rel"}]}, "absolute"),
         ({"shares": [{"tag": "a", "guest_path": "/x", "mode": "nfs"}]}, "mode"),
         ({"time": "now"}, "time"),
+        ({"checkpoint": "yes"}, "checkpoint"),
     ],
 )
 def test_bad_seeds_are_refused_by_field(change: dict[str, Any], message: str) -> None:
@@ -88,6 +89,14 @@ def test_apply_writes_keys_args_and_shares(tmp_path: Path) -> None:
     assert "'/Users/x y'" in shares
     assert "mount -t virtiofs -o rw share1 /home/a" in shares
     subprocess.run(["sh", "-n", "-c", shares], check=True)
+    assert not (tmp_path / "run/dockyard/checkpoint").exists()
+
+
+def test_a_seed_with_checkpoint_tells_boot_sh_to_park(tmp_path: Path) -> None:
+    """boot.sh parks at its checkpoint only when told: the virtio port itself shows up
+    some time after its driver loads, too late to be asked."""
+    seed.apply(seed.check({**good(), "checkpoint": True}), root=f"{tmp_path}/", set_system=False)
+    assert (tmp_path / "run/dockyard/checkpoint").exists()
 
 
 def test_main_reports_a_bad_seed(tmp_path: Path) -> None:
