@@ -67,7 +67,12 @@ DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
 LOG_TAIL_LINES = 30
 GUEST_ENGINE_IP = "10.0.2.15"  # the guest's address on QEMU's user network (vm-contract.md)
 VIRTIOFSD_PATHS = ("/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd")
-VIRTIOFSD_ARGS: tuple[str, ...] = ()  # extra virtiofsd options (bench/shares.py tunes them)
+# Extra virtiofsd options; none, on purpose (measured with bench/shares.py, docs/shares.md):
+# cache=auto keeps host edits visible within 1 s and MAP_SHARED mmap working; cache=none
+# streams 3-4x faster under TCG but fails every shared mmap (ENODEV) and slows metadata;
+# cache=always and writeback let the guest keep stale data or sizes after a host edit;
+# --thread-pool-size>0 gets virtiofsd 7.2 killed by its own seccomp filter.
+VIRTIOFSD_ARGS: tuple[str, ...] = ()
 
 
 def host_os(system: str = sys.platform) -> str:
