@@ -145,7 +145,15 @@ def upload(client: Any, tarball: Path) -> None:
 
 
 def fs_type(client: Any, path: str) -> str:
-    return str(ssh.run(client, f"stat -f -c %T {shlex.quote(path)}")[1].strip())
+    """The type of the guest mount holding `path`, from /proc/mounts (busybox's `stat -f`
+    names neither virtiofs nor overlay)."""
+    mounts = str(ssh.run(client, "cat /proc/mounts")[1])
+    best, kind = "", "?"
+    for fields in (line.split() for line in mounts.splitlines()):
+        inside = len(fields) > 2 and (path + "/").startswith(fields[1].rstrip("/") + "/")
+        if inside and len(fields[1]) >= len(best):
+            best, kind = fields[1], fields[2]
+    return kind
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
