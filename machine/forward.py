@@ -39,10 +39,10 @@ from paramiko.message import Message
 
 from machine import clockwatch, filenames, portforward, ssh, stages
 from machine.procs import pid_alive
+from machine.splice import splice
 
 GUEST_SOCKET = "/run/dockyard/docker.sock"
 STREAMLOCAL = "direct-streamlocal@openssh.com"
-CHUNK = 65536
 EXIT_HOST_KEY = 3  # the forwarder's exit status when the guest's host key is not the pinned one
 FIRST_CONNECT_S = 300.0  # the sum of the boot stages' timeouts before sshd, and more
 
@@ -99,40 +99,6 @@ def open_streamlocal(
             f"the guest refused a channel to {path}"
         )
     return opened
-
-
-def _pump_to_channel(sock: socket.socket, chan: paramiko.Channel) -> None:
-    """Host client -> guest; the client's EOF becomes the channel's EOF."""
-    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-        while data := sock.recv(CHUNK):
-            chan.sendall(data)
-    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-        chan.shutdown_write()
-
-
-def _pump_to_socket(chan: paramiko.Channel, sock: socket.socket) -> None:
-    """Guest -> host client; the guest's EOF becomes shutdown(SHUT_WR) of the client."""
-    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-        while data := chan.recv(CHUNK):
-            sock.sendall(data)
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
-
-
-def splice(sock: socket.socket, chan: paramiko.Channel) -> None:
-    """Carry one connection both ways until both sides are done, then close both."""
-    up = threading.Thread(target=_pump_to_channel, args=(sock, chan), daemon=True)
-    up.start()
-    _pump_to_socket(chan, sock)
-    while up.is_alive():
-        up.join(0.5)
-        if chan.closed:
-            # The guest closed the whole channel: a client still sending (or idle) gets
-            # its read side shut so the other pump ends too.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RD)
-    chan.close()
-    sock.close()
 
 
 class Tunnel:

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import paramiko
 
-from machine import forward, qmp
+from machine import qemu_argv, qmp
 from machine.portplan import Forward, is_loopback
+from machine.splice import splice
 
-GUEST_IP = "10.0.2.15"  # the guest's address on QEMU's user network (vm-contract.md)
+GUEST_IP = qemu_argv.GUEST_IP
 NETDEV = "net0"  # the user netdev's id in machine/qemu_argv.py
 
 
@@ -87,7 +88,7 @@ class TcpForward:
             conn.close()  # the client sees a reset, as with nothing listening in the guest
             return
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        forward.splice(conn, chan)
+        splice(conn, chan)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

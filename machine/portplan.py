@@ -22,9 +22,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from machine import qemu_argv
+
 LOOPBACK = "127.0.0.1"
 WILDCARDS = ("", "0.0.0.0", "::")
-GUEST_DEFAULT_IP = "10.0.2.15"  # the guest engine's --ip: what a bare `-p` is published on
+GUEST_DEFAULT_IP = qemu_argv.GUEST_IP  # the guest engine's --ip: where a bare `-p` is published
 LISTENING = "listening"
 FAILED = "failed"
 

@@ -141,6 +141,7 @@ def disk_args(cfg: VmConfig) -> list[str]:
     return args
 
 
+GUEST_IP = "10.0.2.15"  # the guest's address on QEMU's user network (its default; boot.sh sets it)
 CONTROL_PORT = "org.dockyard.ctl"  # the name the guest looks for (vmimage/guest/wakeup.py)
 
 

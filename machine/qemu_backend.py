@@ -65,7 +65,7 @@ from machine.procs import owned_pid, pid_alive
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO / ".cache" / "vmimage" / "debian-x86_64"
 LOG_TAIL_LINES = 30
-GUEST_ENGINE_IP = "10.0.2.15"  # the guest's address on QEMU's user network (vm-contract.md)
+GUEST_ENGINE_IP = qemu_argv.GUEST_IP  # where the guest engine publishes ports by default
 VIRTIOFSD_PATHS = ("/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd")
 # Extra virtiofsd options; none, on purpose (measured with bench/shares.py, docs/shares.md):
 # cache=auto keeps host edits visible within 1 s and MAP_SHARED mmap working; cache=none
