@@ -15,14 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from machine import filenames, keys
+from tests.engine_process import free_port
 
 SSHD = "/usr/sbin/sshd"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -34,7 +29,7 @@ def run_sshd(machine_dir: Path, work: Path, extra: str = "") -> Iterator[int]:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
     authorized = work / "authorized_keys"
     authorized.write_text(keys.client_public(machine_dir) + "\n")
-    port = _free_port()
+    port = free_port()
     config = work / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\n"
