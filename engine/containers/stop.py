@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from engine.containers.model import Container
 from engine.containers.status import Status
-from engine.errors import Conflict, EngineError, InvalidParameter, NotModified
+from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
@@ -54,7 +54,10 @@ def stop(m: ContainerManager, c: Container, timeout: int | None, sig: str | None
         with contextlib.suppress(Conflict):
             kill(m, c, stop_signal)
         if c.state.status is Status.PAUSED:
-            m.cgroups.thaw(c.id)  # a frozen process cannot act on its stop signal
+            # A frozen process cannot act on its stop signal. A cgroup already gone means
+            # the container is ending (its shim removes it): the wait below sees the exit.
+            with contextlib.suppress(NotFound):
+                m.cgroups.thaw(c.id)
         if wait_exit(m, c, seq, None if grace < 0 else float(grace)):
             m.event(c, "stop")
             return
