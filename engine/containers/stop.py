@@ -34,8 +34,15 @@ def kill(m: ContainerManager, c: Container, sig: int = signal.SIGKILL) -> None:
             m.store.save(c)
         shim.signal(sig)
         if c.state.status is Status.PAUSED and sig == signal.SIGKILL:
-            m.cgroups.thaw(c.id)
+            _thaw(m, c)
     m.event(c, "kill", signal=str(int(sig)))
+
+
+def _thaw(m: ContainerManager, c: Container) -> None:
+    """Let a paused container act on its signal. A cgroup already gone means it is ending
+    (its shim removes the cgroup as it exits): the caller's wait sees the exit."""
+    with contextlib.suppress(NotFound):
+        m.cgroups.thaw(c.id)
 
 
 def stop(m: ContainerManager, c: Container, timeout: int | None, sig: str | None) -> None:
@@ -54,10 +61,7 @@ def stop(m: ContainerManager, c: Container, timeout: int | None, sig: str | None
         with contextlib.suppress(Conflict):
             kill(m, c, stop_signal)
         if c.state.status is Status.PAUSED:
-            # A frozen process cannot act on its stop signal. A cgroup already gone means
-            # the container is ending (its shim removes it): the wait below sees the exit.
-            with contextlib.suppress(NotFound):
-                m.cgroups.thaw(c.id)
+            _thaw(m, c)  # a frozen process cannot act on its stop signal
         if wait_exit(m, c, seq, None if grace < 0 else float(grace)):
             m.event(c, "stop")
             return
