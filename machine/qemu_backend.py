@@ -56,6 +56,7 @@ from machine.backend import (
     MachineState,
     MachineStatus,
     Progress,
+    ShareSpec,
     Stage,
     StageFailed,
 )
@@ -274,16 +275,16 @@ class QemuBackend:
         if not self.boot_checkpoint:
             return ""
         try:
+            manifest = self.image()[1]
             cfg = self._vm_config(accel_name, 0)
-            image_dir = self.image()[0]
         except StageFailed:
             return ""
         if cfg.control_socket is None:
             return ""
-        doc = json.loads(self._write_seed(cfg).read_text())
+        doc = seed.document(self.dir, *self._seed_args(cfg))
         canonical = qemu_argv.build(dataclasses.replace(cfg, tsc_khz=0))
-        raw = (image_dir / "manifest.json").read_bytes()
-        return bootstate.key(canonical, doc, raw, self.spec.disk_gb)
+        image = json.dumps(manifest, sort_keys=True).encode()
+        return bootstate.key(canonical, doc, image, self.spec.disk_gb)
 
     def _save_state(self) -> str:
         """Save the parked guest unless a state for this key exists (or was refused)."""
@@ -297,8 +298,10 @@ class QemuBackend:
     def _restore(self, clock: stages.StageClock, accel_name: str) -> int | None:
         """Start from the saved boot state: the ssh port, or None when there is none or it
         failed (then it is discarded, and the failed stage stays in the list)."""
-        state = bootstate.usable(self.dir, self._state_key) if self.spec.saved_boot else None
-        if state is None or not self._state_key:
+        if not self._state_key or not self.spec.saved_boot:
+            return None
+        state = bootstate.usable(self.dir, self._state_key)
+        if state is None:
             return None
         try:
             with clock.stage("restore") as st:
@@ -340,11 +343,11 @@ class QemuBackend:
                 raise error
         raise AssertionError("unreachable")
 
-    def _write_seed(self, cfg: qemu_argv.VmConfig) -> Path:
-        """The seed tells the guest to park at its checkpoint iff QEMU offers the port."""
+    def _seed_args(self, cfg: qemu_argv.VmConfig) -> tuple[list[str], list[ShareSpec], bool]:
+        """What the seed carries besides the keys; it tells the guest to park at its
+        checkpoint iff QEMU offers the control port."""
         engine_args = guest_engine_args(self.spec.engine_args)
-        checkpoint = cfg.control_socket is not None
-        return seed.write(self.dir, engine_args, self.spec.shares, checkpoint)
+        return engine_args, self.spec.shares, cfg.control_socket is not None
 
     def _spawn(self, accel_name: str, incoming: bool = False) -> int:
         """Spawn QEMU; with `incoming` it waits, paused, for the saved boot state."""
@@ -352,7 +355,7 @@ class QemuBackend:
         cfg = self._vm_config(accel_name, port)
         self.path(filenames.SSH_PORT).write_text(f"{port}\n")
         sharehost.write(self.dir, self.spec.shares)
-        self._write_seed(cfg)
+        seed.write(self.dir, *self._seed_args(cfg))
         stale = (filenames.QMP_SOCK, filenames.SOCKET, filenames.QEMU_PID, filenames.CONTROL_SOCK)
         for name in stale:
             with contextlib.suppress(FileNotFoundError):
@@ -451,22 +454,22 @@ class QemuBackend:
             )
         return proc
 
-    def _qemu_said(self) -> str:
-        """QEMU's last words, once it has exited ("" while it runs)."""
+    def _qemu_log(self) -> tuple[bool, str]:
+        """(whether QEMU has exited, the end of its log), giving it 2 s to finish exiting."""
         if self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=2)
-        if self._alive():
-            return ""
-        lines = tail(self.path(filenames.QEMU_LOG)).splitlines()
+        return not self._alive(), tail(self.path(filenames.QEMU_LOG))
+
+    def _qemu_said(self) -> str:
+        """QEMU's last words, once it has exited ("" while it runs)."""
+        exited, log = self._qemu_log()
+        lines = log.splitlines() if exited else []
         return lines[-1] if lines else ""
 
     def _qemu_exit(self, port: int) -> StageFailed:
-        if self._proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=2)
-        log = tail(self.path(filenames.QEMU_LOG))
-        if self._alive():
+        exited, log = self._qemu_log()
+        if not exited:
             return StageFailed("QEMU did not answer on its QMP socket", "qemu", "", log)
         message, hint = diagnose_qemu(log, port, self._kernel)
         return StageFailed(message, "qemu", hint, log)

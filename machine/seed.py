@@ -53,14 +53,14 @@ def build(
     }
 
 
-def write(
+def document(
     directory: Path,
     engine_args: Sequence[str],
     shares: Sequence[ShareSpec] = (),
     checkpoint: bool = False,
-) -> Path:
-    """Write the machine's seed from its keys; returns the path."""
-    doc = build(
+) -> dict[str, Any]:
+    """The machine's seed from its keys, as `write` would write it now."""
+    return build(
         "dockyard",
         [keys.client_public(directory)],
         keys.host_private(directory),
@@ -69,6 +69,16 @@ def write(
         time.time(),
         checkpoint,
     )
+
+
+def write(
+    directory: Path,
+    engine_args: Sequence[str],
+    shares: Sequence[ShareSpec] = (),
+    checkpoint: bool = False,
+) -> Path:
+    """Write the machine's seed from its keys; returns the path."""
+    doc = document(directory, engine_args, shares, checkpoint)
     path = directory / filenames.SEED
     keys.write_private(path, json.dumps(doc, indent=1) + "\n")
     return path
