@@ -48,7 +48,18 @@ def freeze_v1(cgroup_dir: Path) -> None:
 
 
 def thaw_v1(cgroup_dir: Path) -> None:
-    set_v1(cgroup_dir, "THAWED")
+    _unless_gone(cgroup_dir, lambda: set_v1(cgroup_dir, "THAWED"))
+
+
+def _unless_gone(cgroup_dir: Path, thaw: Callable[[], None]) -> None:
+    """Thaw, where a cgroup removed meanwhile counts as thawed: its shim removes it as the
+    container ends (a stop or kill -9 of a paused container races with that), and nothing
+    is left frozen in a cgroup that no longer exists."""
+    try:
+        thaw()
+    except (OSError, EngineError):
+        if cgroup_dir.is_dir():
+            raise
 
 
 def is_frozen_v1(cgroup_dir: Path) -> bool:
@@ -73,4 +84,4 @@ def freeze_v2(cgroup_dir: Path) -> None:
 
 
 def thaw_v2(cgroup_dir: Path) -> None:
-    set_v2(cgroup_dir, False)
+    _unless_gone(cgroup_dir, lambda: set_v2(cgroup_dir, False))

@@ -24,7 +24,7 @@ from pathlib import Path
 from engine.cgroups import cpu, devices, freezer, fs, memory, pids
 from engine.cgroups.base import BaseManager
 from engine.cgroups.stats import CgroupStats, effective_limit, online_cpus, system_cpu_usage_ns
-from engine.errors import EngineError
+from engine.errors import EngineError, NotFound
 from engine.runtime.spec import Resources
 
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
@@ -83,7 +83,12 @@ class V1Manager(BaseManager):
         freezer.freeze_v1(self.freezer_dir(cid))
 
     def thaw(self, cid: str) -> None:
-        freezer.thaw_v1(self.freezer_dir(cid))
+        """A container whose cgroup is gone has ended: nothing of it is frozen."""
+        try:
+            cgroup_dir = self.freezer_dir(cid)
+        except NotFound:
+            return
+        freezer.thaw_v1(cgroup_dir)
 
     def is_frozen(self, cid: str) -> bool:
         return self.can_freeze(cid) and freezer.is_frozen_v1(self.dir("freezer", cid))

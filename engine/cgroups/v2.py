@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.cgroups import cpu, freezer, fs, memory, pids
 from engine.cgroups.base import BaseManager
 from engine.cgroups.stats import CgroupStats, effective_limit, online_cpus, system_cpu_usage_ns
-from engine.errors import EngineError
+from engine.errors import EngineError, NotFound
 from engine.runtime.spec import Resources
 
 WANTED = ("cpu", "memory", "pids", "io")
@@ -92,7 +92,11 @@ class V2Manager(BaseManager):
         freezer.freeze_v2(self.dir(cid))
 
     def thaw(self, cid: str) -> None:
-        self.require(cid)
+        """A container whose cgroup is gone has ended: nothing of it is frozen."""
+        try:
+            self.require(cid)
+        except NotFound:
+            return
         freezer.thaw_v2(self.dir(cid))
 
     def is_frozen(self, cid: str) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from engine.containers.model import Container
 from engine.containers.status import Status
-from engine.errors import Conflict, EngineError, InvalidParameter, NotFound, NotModified
+from engine.errors import Conflict, EngineError, InvalidParameter, NotModified
 
 if TYPE_CHECKING:
     from engine.containers.manager import ContainerManager
@@ -34,15 +34,8 @@ def kill(m: ContainerManager, c: Container, sig: int = signal.SIGKILL) -> None:
             m.store.save(c)
         shim.signal(sig)
         if c.state.status is Status.PAUSED and sig == signal.SIGKILL:
-            _thaw(m, c)
+            m.cgroups.thaw(c.id)
     m.event(c, "kill", signal=str(int(sig)))
-
-
-def _thaw(m: ContainerManager, c: Container) -> None:
-    """Let a paused container act on its signal. A cgroup already gone means it is ending
-    (its shim removes the cgroup as it exits): the caller's wait sees the exit."""
-    with contextlib.suppress(NotFound):
-        m.cgroups.thaw(c.id)
 
 
 def stop(m: ContainerManager, c: Container, timeout: int | None, sig: str | None) -> None:
@@ -61,7 +54,7 @@ def stop(m: ContainerManager, c: Container, timeout: int | None, sig: str | None
         with contextlib.suppress(Conflict):
             kill(m, c, stop_signal)
         if c.state.status is Status.PAUSED:
-            _thaw(m, c)  # a frozen process cannot act on its stop signal
+            m.cgroups.thaw(c.id)  # a frozen process cannot act on its stop signal
         if wait_exit(m, c, seq, None if grace < 0 else float(grace)):
             m.event(c, "stop")
             return

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.cgroups import freezer
 from engine.cgroups.manager import V1Manager, detect
 from engine.errors import EngineError, InvalidParameter, NotFound
 from engine.runtime.spec import Resources
@@ -256,3 +257,17 @@ def test_co_mounted_cpu_cpuacct_is_one_hierarchy(tmp_path: Path) -> None:
     assert [d.parent.parent.name for d in m.dirs("c1")] == ["memory", "cpu", "pids", "freezer"]
     m.create("c1", Resources())
     m.remove("c1")
+
+
+def test_thaw_of_a_cgroup_gone_with_its_container_is_quiet(root: Path, mgr: V1Manager) -> None:
+    """Its shim removes the cgroup as a container ends; a stop of a paused container may
+    thaw just after (or while) that happens: nothing is frozen any more."""
+    mgr.thaw("never-made")
+    kernel_makes(root, "c1")
+    mgr.create("c1", Resources())
+    mgr.freeze("c1")
+    freezer_dir = root / "freezer" / "dockyard" / "c1"
+    for f in freezer_dir.iterdir():
+        f.unlink()
+    freezer_dir.rmdir()  # gone between the lookup and the write, as the shim does it
+    freezer.thaw_v1(freezer_dir)

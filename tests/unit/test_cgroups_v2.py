@@ -202,3 +202,13 @@ def test_remove_is_idempotent_and_keeps_parent(root: Path, mgr: V2Manager) -> No
     mgr.remove("c1")
     assert not (root / "dockyard" / "c1").exists()
     assert (root / "dockyard").is_dir()
+
+
+def test_thaw_of_a_cgroup_gone_with_its_container_is_quiet(root: Path, mgr: V2Manager) -> None:
+    mgr.thaw("never-made")
+    d = kernel_makes(root, "c1")
+    mgr.create("c1", Resources())
+    for f in d.iterdir():
+        f.unlink()
+    d.rmdir()  # gone between the lookup and the write, as the shim does it
+    freezer.thaw_v2(d)
