@@ -80,11 +80,12 @@ def masked(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("#"))
 
 
-def connect(src: Path, dst: Path, ip: str, port: int = 7000, timeout: float = 1.0) -> str | None:
+def connect(src: Path, dst: Path, ip: str, port: int = 7000, timeout: float = 3.5) -> str | None:
     """Open a TCP connection from netns `src` to ip:port served in netns `dst`.
 
     Returns the client address the server saw (so NAT shows), or None when the
-    connection never got through (dropped by a firewall rule).
+    connection never got through. The timeout outlasts one lost SYN or ARP
+    request (both are sent again after 1 s), which a loaded host can cause.
     """
     with netns.entered(dst):
         srv = socket.create_server((ip, port))
@@ -100,3 +101,9 @@ def connect(src: Path, dst: Path, ip: str, port: int = 7000, timeout: float = 1.
         conn, peer = srv.accept()
         conn.close()
         return str(peer[0])
+
+
+def blocked(src: Path, dst: Path, ip: str, port: int = 7000) -> bool:
+    """No connection from `src` reaches ip:port in `dst` within a second (a firewall
+    rule drops it). Only ever asserted where the same path is shown open elsewhere."""
+    return connect(src, dst, ip, port, timeout=1.0) is None

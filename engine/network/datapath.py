@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import time
 from pathlib import Path
 
 from engine.network import netns as _netns
@@ -91,6 +92,9 @@ def attach(
     inside the netns: link up, the address, and a default route via `gateway`
     unless it is None (replacing any earlier default route). `mtu` 0 means the
     bridge's. `mac` "" lets the kernel pick one.
+
+    It returns once both ends and the bridge pass traffic (see `_await_operational`),
+    so the container's first packet is not lost.
     """
     check_ifname(host_ifname)
     check_ifname(ifname)
@@ -121,6 +125,30 @@ def attach(
         except BaseException:
             host.delete_link(host_ifname)
             raise
+        _await_operational(host, [host_ifname, bridge])
+
+
+# Bounded by the first TCP SYN retransmission (1 s): waiting longer gains nothing
+# over letting a lost packet be sent again.
+OPERATIONAL_WAIT = 1.0
+
+
+def _await_operational(nl: Netlink, names: list[str], timeout: float = OPERATIONAL_WAIT) -> None:
+    """Wait until each link is operationally up, or `timeout` has passed.
+
+    A fresh veth drops what is sent through it until the kernel's link-watch work
+    has seen its carrier and activated its queue; on a busy host that can come
+    after the container's first DNS query or SYN, which then costs a resolver
+    timeout (5 s with glibc) or a retransmission. A link that is gone is not
+    waited for; a slow one is not an error (the traffic will flow once it is up).
+    """
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while time.monotonic() < deadline:
+            link = nl.link(name)
+            if link is None or link.operational:
+                break
+            time.sleep(0.002)
 
 
 def _configure_inside(
@@ -134,6 +162,7 @@ def _configure_inside(
         inner.add_address(link.index, ip, prefix_len, label=ifname)
         if gateway is not None:
             inner.replace_default_route(link.index, gateway, label=ifname)
+        _await_operational(inner, [ifname])
 
 
 def detach(host_ifname: str) -> None:

@@ -54,12 +54,14 @@ IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
 IFLA_MASTER = 10
+IFLA_OPERSTATE = 16
 IFLA_LINKINFO = 18
 IFLA_NET_NS_FD = 28
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 VETH_INFO_PEER = 1
 IFF_UP = 0x1
+IF_OPER_UP = 6  # RFC 2863 operational state: passes traffic
 
 # address and route attributes
 IFA_ADDRESS = 1
@@ -95,10 +97,17 @@ class Link:
     flags: int
     mtu: int
     mac: str
+    operstate: int = 0
 
     @property
     def up(self) -> bool:
         return bool(self.flags & IFF_UP)
+
+    @property
+    def operational(self) -> bool:
+        """The kernel has seen its carrier and activated its queue: until then,
+        packets sent through it are dropped, not queued."""
+        return self.operstate == IF_OPER_UP
 
 
 def _align(n: int) -> int:
@@ -179,6 +188,7 @@ def _link_from(payload: bytes) -> Link:
         flags=flags,
         mtu=struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else 0,
         mac=":".join(f"{b:02x}" for b in mac),
+        operstate=attrs[IFLA_OPERSTATE][0] if IFLA_OPERSTATE in attrs else 0,
     )
 
 

@@ -33,6 +33,11 @@ def test_two_netns_on_one_bridge_talk_and_leave_nothing() -> None:
         datapath.ensure_bridge(BR, "10.20.0.1", 24)  # idempotent
         datapath.attach(a, BR, "dyva", "eth0", "02:42:0a:14:00:02", "10.20.0.2", 24, "10.20.0.1")
         datapath.attach(b, BR, "dyvb", "eth0", "02:42:0a:14:00:03", "10.20.0.3", 24, None)
+        # attach returns only once the wire passes traffic: a packet sent into a
+        # link the kernel has not activated yet is dropped.
+        with Netlink() as nl:
+            assert all(nl.require_link(n).operational for n in (BR, "dyva", "dyvb"))
+        assert "state UP" in inside(a, "ip", "-o", "link", "show", "eth0")
 
         assert connect(b, a, "10.20.0.2") == "10.20.0.3"
         assert connect(a, b, "10.20.0.3") == "10.20.0.2"

@@ -44,3 +44,22 @@ def test_names_the_engine_derives() -> None:
     assert name != veth_name("c" * 64, "m" * 64)
     mac = bytes(int(p, 16) for p in random_mac().split(":"))
     assert mac[0] & 0x02 and not mac[0] & 0x01  # locally administered, unicast
+
+
+def test_a_link_dump_entry_reads_back_with_its_operational_state() -> None:
+    attrs = (
+        netlink.attr_str(netlink.IFLA_IFNAME, "dyv0")
+        + netlink.attr_u32(netlink.IFLA_MTU, 1500)
+        + netlink.attr(netlink.IFLA_OPERSTATE, bytes([netlink.IF_OPER_UP]))
+    )
+    link = netlink._link_from(netlink.ifinfo(7, netlink.IFF_UP) + attrs)
+    assert (link.index, link.name, link.mtu, link.up, link.operational) == (
+        7,
+        "dyv0",
+        1500,
+        True,
+        True,
+    )
+    lower_down = netlink.attr(netlink.IFLA_OPERSTATE, bytes([3]))  # IF_OPER_LOWERLAYERDOWN
+    assert not netlink._link_from(netlink.ifinfo(7, netlink.IFF_UP) + lower_down).operational
+    assert not netlink._link_from(netlink.ifinfo(7)).operational  # no attribute: unknown
