@@ -37,9 +37,14 @@ from engine.runtime.spec import ContainerSpec
 from engine.streamframe import frame
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
     from engine.cgroups.manager import CgroupManager
     from engine.network.portproxy import PortProxy
     from engine.runtime.syscalls import LinuxSyscalls
+
+    _T = TypeVar("_T")
 
 SOCK = "shim.sock"
 SPEC = "spec.json"
@@ -147,7 +152,7 @@ class Shim:
         with contextlib.suppress(OSError):  # an init that already failed has told us why
             parent.send(b"joined")
         parent.settimeout(60)
-        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, 1)
+        msg, fds, _flags, _addr = _past_reset(lambda: socket.recv_fds(parent, 65536, 1))
         parent.settimeout(None)
         if msg != b"ready":
             os.waitpid(pid, 0)
@@ -497,10 +502,24 @@ def _threads_allowed_again(sc: LinuxSyscalls) -> None:
 def _early_error(chan: socket.socket) -> str:
     """The reason an init sent before dying, if it has (does not wait)."""
     try:
-        msg = chan.recv(65536, socket.MSG_DONTWAIT)
+        msg = _past_reset(lambda: chan.recv(65536, socket.MSG_DONTWAIT))
     except OSError:
         return ""
     return msg[6:].decode(errors="replace") if msg.startswith(b"error:") else ""
+
+
+def _past_reset(read: Callable[[], _T]) -> _T:
+    """`read()` from the init's channel, once more if it reports a reset first.
+
+    An init that fails before it reads our "joined" exits with it unread, which
+    marks our end ECONNRESET. On a SEQPACKET socket the kernel reports that once,
+    ahead of the messages still queued (one holds the init's reason); the next
+    read returns them, or EOF.
+    """
+    try:
+        return read()
+    except ConnectionResetError:
+        return read()
 
 
 def _quote(text: str) -> str:
