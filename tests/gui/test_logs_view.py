@@ -125,13 +125,26 @@ def test_a_stream_that_fails_says_why(qtbot: QtBot, ctx: AppContext) -> None:
     assert "error" in panel.status_label.text()
 
 
+def _run_queue_wait() -> float:
+    """Seconds the calling thread has spent runnable but waiting for a CPU (schedstat's
+    run_delay); 0 where the kernel does not keep it."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def ticking(qtbot: QtBot, until: Callable[[], bool], timeout_ms: int) -> tuple[float, float]:
     """Run a 16 ms timer on the GUI thread until `until()`; (the longest gap between its
-    ticks, the share of the wall time this thread spent on the CPU meanwhile)."""
-    ticks: list[float] = []
+    ticks, the share of the wall time this thread spent on the CPU meanwhile).
+
+    A gap does not count the time the OS kept the GUI thread waiting for a CPU while it was
+    ready to run (other jobs on a saturated machine): no program can service a timer then,
+    and the acceptance is about what the app does with the loop, not about the machine."""
+    ticks: list[tuple[float, float]] = []
     timer = QTimer()
     timer.setInterval(TICK_MS)
-    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.timeout.connect(lambda: ticks.append((time.monotonic(), _run_queue_wait())))
     wall, cpu = time.monotonic(), time.thread_time()
     timer.start()
     try:
@@ -140,7 +153,8 @@ def ticking(qtbot: QtBot, until: Callable[[], bool], timeout_ms: int) -> tuple[f
         timer.stop()
     duty = (time.thread_time() - cpu) / max(time.monotonic() - wall, 1e-6)
     assert len(ticks) > 2
-    return max(b - a for a, b in itertools.pairwise(ticks)), duty
+    gaps = ((t2 - t1) - (w2 - w1) for (t1, w1), (t2, w2) in itertools.pairwise(ticks))
+    return max(gaps), duty
 
 
 def reference_gap(qtbot: QtBot, engine: EngineProcess, cid: str, duty: float) -> float:
@@ -176,7 +190,8 @@ def test_100k_lines_keep_the_event_loop_ticking(
     than 100 ms, and the model holds every line at the end.
 
     Other work on the machine stalls any busy thread too: on two cores saturated by other
-    jobs, a thread burning a quarter of each frame in even slices sees 180 ms gaps. So when
+    jobs, a thread burning a quarter of each frame in even slices sees 180 ms gaps. The
+    time the GUI thread spends queued for a CPU is not counted (see `ticking`); and when
     the limit is crossed, the same CPU share is replayed as even slices while the engine
     streams the same log again; if that stalls as well, the machine cannot judge the view
     now and the test is skipped, saying so."""
