@@ -85,7 +85,7 @@ class Daemon:
         # Before networks.setup(): IPAM rebuilds its allocations from the running containers.
         self.networks.attached = self.containers.attached
         self.containers.default_bind_ip = opts.host_ip
-        self.execs = ExecStore(self.cgroups)
+        self.execs = ExecStore(self.cgroups, self.containers.event)
         self.containers.on_removed.append(self.execs.forget_container)
         self.started = threading.Event()
 

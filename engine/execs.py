@@ -3,6 +3,11 @@
 An exec is a record first (POST /containers/{id}/exec) and a process only on
 start, as in Docker; the record keeps the exit code for `exec inspect`, which
 is how the CLI and SDK learn an exec's result.
+
+Each step is a container event as Docker words it (`exec_create: CMD ARGS`,
+`exec_start: CMD ARGS`, `exec_die` with the exit code), so `docker events` and
+clients that wait on them see execs. Like Docker, an exec that could not be
+started has no `exec_die`: its start request failed instead.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine.cgroups.manager import CgroupManager
 from engine.containers.model import Container
@@ -18,6 +23,12 @@ from engine.errors import Conflict, EngineError, InvalidParameter, NotFound
 from engine.runtime.exec import ExecProcess, spawn_exec
 from engine.runtime.shim_client import ExecFailed
 from engine.runtime.spec import ExecSpec
+
+
+class ContainerEvents(Protocol):
+    """ContainerManager.event: publishes one event about `c` with its name, image, labels."""
+
+    def __call__(self, c: Container, action: str, **extra: str) -> None: ...
 
 
 @dataclass
@@ -56,10 +67,15 @@ class Exec:
             "Pid": self.pid,
         }
 
+    def command(self) -> str:
+        """What Docker's exec events name: the entrypoint, a space, the arguments."""
+        return f"{self.spec.args[0]} {' '.join(self.spec.args[1:])}"
+
 
 class ExecStore:
-    def __init__(self, cgroups: CgroupManager) -> None:
+    def __init__(self, cgroups: CgroupManager, event: ContainerEvents) -> None:
         self.cgroups = cgroups
+        self._event = event
         self._lock = threading.Lock()
         self._execs: dict[str, Exec] = {}
 
@@ -90,6 +106,7 @@ class ExecStore:
         ex.console_size = console_size(body.get("ConsoleSize"))
         with self._lock:
             self._execs[ex.id] = ex
+        self._event(c, f"exec_create: {ex.command()}", execID=ex.id)
         return ex
 
     def get(self, eid: str) -> Exec:
@@ -113,6 +130,7 @@ class ExecStore:
     def start(self, ex: Exec, detached: bool = False) -> ExecProcess:
         self.check_startable(ex)
         c = ex.container
+        self._event(c, f"exec_start: {ex.command()}", execID=ex.id)
         proc = spawn_exec(
             c.state.pid, c.spec, self.cgroups.procs_files(c.id), ex.spec, detached=detached
         )
@@ -131,6 +149,7 @@ class ExecStore:
     def _reap(self, ex: Exec, proc: ExecProcess) -> None:
         ex.exit_code = proc.wait()
         ex.running = False
+        self._event(ex.container, "exec_die", execID=ex.id, exitCode=str(ex.exit_code))
         ex.done.set()
 
     def forget_container(self, cid: str) -> None:

@@ -769,6 +769,46 @@ def test_events_since_until_show_the_lifecycle(eng: EngineProcess) -> None:
     assert earlier.strip() == ""
 
 
+def test_execs_are_events_as_docker_words_them(eng: EngineProcess) -> None:
+    eng.docker("run", "-d", "--name", "ev2", "--label", "purpose=exec-events", "busybox", "top")
+    try:
+        since = str(int(time.time()) - 1)
+        assert eng.docker("exec", "ev2", "sh", "-c", "exit 4", check=False).returncode == 4
+        assert eng.docker("exec", "ev2", "true").returncode == 0
+        missing = eng.docker("exec", "ev2", "no-such-command", check=False)
+        assert missing.returncode == 127
+        until = str(int(time.time()) + 1)
+        window = ("--since", since, "--until", until, "--format", "{{json .}}")
+        out = eng.docker("events", *window, "--filter", "container=ev2", timeout=30).stdout
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        events = [e for e in events if e["Action"].startswith("exec_")]  # not create, start
+        assert [e["Action"] for e in events] == [
+            "exec_create: sh -c exit 4",
+            "exec_start: sh -c exit 4",
+            "exec_die",
+            "exec_create: true ",  # Docker's wording: entrypoint, a space, the arguments
+            "exec_start: true ",
+            "exec_die",
+            "exec_create: no-such-command ",
+            "exec_start: no-such-command ",  # never ran: no exec_die, as in Docker
+        ]
+        first, second = events[0]["Actor"]["Attributes"], events[3]["Actor"]["Attributes"]
+        assert first["name"] == "ev2" and first["purpose"] == "exec-events"
+        assert first["execID"] != second["execID"]
+        assert events[2]["Actor"]["Attributes"]["execID"] == first["execID"]
+        assert events[2]["Actor"]["Attributes"]["exitCode"] == "4"
+        assert events[5]["Actor"]["Attributes"]["exitCode"] == "0"
+        # `event=exec_create` matches every command, as Docker's filter does.
+        only = eng.docker("events", *window, "--filter", "event=exec_create", timeout=30).stdout
+        assert [json.loads(line)["Action"] for line in only.splitlines()] == [
+            "exec_create: sh -c exit 4",
+            "exec_create: true ",
+            "exec_create: no-such-command ",
+        ]
+    finally:
+        rm(eng, "ev2")
+
+
 # -- prune (a fresh engine: prune acts on everything) ------------------------------------------
 
 
