@@ -6,7 +6,8 @@ together, up to Docker's 4096 bytes; the helper's pidfd says when it has
 ended, so a background process that keeps the pipes open cannot stretch a
 check. At the timeout the command's whole process group is killed (the exec
 is a session leader): a check never outlives its timeout, and a check that
-did is a failure, as in Docker.
+did is a failure, as in Docker. The helper holds the same bound (a second
+later) by itself, for a daemon killed while a check runs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from engine.runtime.spec import ContainerSpec, ExecSpec
 from engine.timefmt import now_rfc3339
 
 REAP_WAIT = 5.0  # seconds a killed check may take to be gone before a thread reaps it
+BACKSTOP_GRACE = 1.0  # seconds the exec helper waits past the timeout before it kills
 TIMED_OUT = -1  # Docker's exit code for a check that exceeded its timeout
 _READ = 65536
 
@@ -45,7 +47,10 @@ def run(
     `running` is told the process once it exists, so the caller can `cancel` it."""
     start = now_rfc3339()
     deadline = time.monotonic() + cfg.timeout / 1e9
-    ex = ExecSpec(args=list(cfg.args), env=[], cwd="", user="", tty=False)
+    # The helper's own bound is a backstop for a daemon killed mid-check; ours comes first,
+    # so a timed-out check is reported as one, with Docker's message.
+    backstop = cfg.timeout / 1e9 + BACKSTOP_GRACE
+    ex = ExecSpec(args=list(cfg.args), env=[], cwd="", user="", tty=False, deadline=backstop)
     try:
         proc = spawn_exec(init_pid, spec, list(procs), ex)
     except ExecFailed as exc:

@@ -61,6 +61,7 @@ def exec_config(init_pid: int, spec: ContainerSpec, procs: list[Path], ex: ExecS
             "tty": ex.tty,
             "privileged": privileged,
             "caps": container_caps(spec, privileged),
+            "deadline": ex.deadline,
         }
     )
 

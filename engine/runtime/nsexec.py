@@ -4,13 +4,18 @@ Run by exec.py as a fresh process (`python -S -E`), never forked from the
 multithreaded daemon. argv: CONFIG_JSON CONTROL_FD. Messages on the control
 socket (SOCK_SEQPACKET, CLOEXEC): "pid:N" (host pid of the command), "pty"
 carrying the pty master, "exec:CODE:MESSAGE" on failure; EOF once the command
-has exec'd. This process then waits and exits with the command's status.
+has exec'd. This process then waits and exits with the command's status; with a
+"deadline", it kills the command's process group once that many seconds have
+passed, so the bound holds even if the daemon that set it has died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import signal
 import socket
 import sys
 from typing import Any, NoReturn
@@ -81,10 +86,28 @@ def main(argv: list[str]) -> None:
     child = os.fork()  # only a child really lives in the container's PID namespace
     if child == 0:
         command(cfg, ctl)
-    ctl.send(f"pid:{child}".encode())
+    # The daemon may be gone by now (killed mid-start); the command is running all the
+    # same, so it is still waited for, and still held to its deadline.
+    with contextlib.suppress(OSError):
+        ctl.send(f"pid:{child}".encode())
     ctl.close()
-    _, status = os.waitpid(child, 0)
-    os._exit(status_code(status))
+    os._exit(status_code(wait(child, float(cfg.get("deadline") or 0))))
+
+
+def wait(child: int, deadline: float) -> int:
+    """The command's wait status; past `deadline` seconds (when > 0) its process group
+    (it is a session leader) is killed first."""
+    if deadline > 0:
+        pidfd = os.pidfd_open(child)
+        try:
+            if not select.select([pidfd], [], [], deadline)[0]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # killed before its setsid
+                    os.kill(child, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+    return os.waitpid(child, 0)[1]
 
 
 if __name__ == "__main__":

@@ -117,6 +117,9 @@ class ExecSpec:
     tty: bool = False
     open_stdin: bool = False
     privileged: bool = False
+    # Seconds after which the helper itself kills the command's process group; 0: never.
+    # A bound the daemon sets must hold even when the daemon is gone (killed, upgraded).
+    deadline: float = 0.0
 
 
 @dataclass

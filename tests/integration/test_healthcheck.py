@@ -359,6 +359,21 @@ def test_engine_stop_ends_a_check_in_flight(
     engine.start()
 
 
+def test_a_check_in_flight_when_the_engine_is_killed_still_ends_at_its_timeout(
+    engine: EngineProcess, registry_with_images: str
+) -> None:
+    engine.docker("pull", f"{registry_with_images}/busybox")
+    engine.docker("tag", f"{registry_with_images}/busybox", "busybox")
+    cid = run_d(engine, "--name", "orphaned", "--health-cmd", "sleep 300",
+                "--health-timeout", "2s", *FAST, "busybox", "sleep", "300")  # fmt: skip
+    assert wait_for(lambda: bool(_helpers_of(cid)), timeout=30)
+    engine.kill9()  # nobody is left to enforce the timeout but the check's own helper
+    assert wait_for(lambda: not _helpers_of(cid), timeout=2 + 1 + 10)
+    top = [line for line in _container_cmdlines(engine, cid) if "sleep 300" in line]
+    assert len(top) == 1  # only the container's own command is left
+    engine.start()
+
+
 def _container_cmdlines(eng: EngineProcess, cid: str) -> list[str]:
     """Command lines of the processes in the container's pids cgroup (read on the host)."""
     procs = [p for p in Path("/sys/fs/cgroup/pids").rglob("cgroup.procs") if cid in str(p)]
