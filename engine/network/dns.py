@@ -5,11 +5,13 @@ resolv.conf points at 127.0.0.11, where the engine answers the names of the
 container's networks (container names, aliases, compose service names) itself
 and relays every other query to the host's resolvers.
 
-Each container gets a UDP and a TCP socket bound to 127.0.0.11:53 *inside its
-own netns* (a socket keeps the netns it was made in), so one thread in the
-engine serves every container through one selector, and a listener costs two
-fds rather than a process. The socket a query arrives on says which container
-asked, which is what scopes the answer to that container's networks.
+Each container gets a UDP and a TCP socket bound to 127.0.0.11 *inside its own
+netns* (a socket keeps the netns it was made in), so one thread in the engine
+serves every container through one selector, and a listener costs two fds
+rather than a process. The socket a query arrives on says which container
+asked, which is what scopes the answer to that container's networks. As in
+Docker, they listen on random ports that 127.0.0.11:53 is redirected to
+(dnsredirect.py), so port 53 stays free for the container's own DNS server.
 
 `resolve(container_id, name)` is called on the server's thread with the name in
 lower case, without the trailing dot; it returns the IPv4 addresses the name has
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from engine.network import dnswire, netns
+from engine.network import dnsredirect, dnswire, netns
 from engine.network.dnsforward import Forwarder, Upstream
 from engine.network.dnswire import Malformed, Message
 from engine.network.resolvconf import HostResolvConf
@@ -89,28 +91,47 @@ class _Job:
 
 
 def listen(netns_path: Path) -> tuple[socket.socket, socket.socket]:
-    """Non-blocking UDP and TCP sockets on 127.0.0.11:53 inside the netns at `netns_path`."""
+    """Non-blocking UDP and TCP sockets inside the netns at `netns_path` that receive
+    what is sent to 127.0.0.11:53 there."""
     made: list[socket.socket] = []
     try:
         with netns.entered(netns_path):
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                sock = socket.socket(socket.AF_INET, kind)
-                made.append(sock)
-                if kind == socket.SOCK_STREAM:  # not UDP: two listeners would share queries
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((ADDRESS, PORT))
-                sock.setblocking(False)
+            _bind_both(made, 0)
+            udp_port, tcp_port = (sock.getsockname()[1] for sock in made)
+            try:
+                dnsredirect.redirect(ADDRESS, udp_port, tcp_port)
+            except OSError as exc:
+                _close(made)
+                log.warning("%s; listening on port %d itself instead", exc, PORT)
+                _bind_both(made, PORT)
             made[1].listen(64)
     except OSError as exc:
-        for sock in made:
-            sock.close()
+        _close(made)
         reason = exc.strerror or str(exc)
         raise OSError(
             exc.errno,
-            f"cannot listen on {ADDRESS}:{PORT} in network namespace {netns_path}: "
+            f"cannot listen on {ADDRESS} in network namespace {netns_path}: "
             f"{reason} (is the netns still there, with lo up?)",
         ) from exc
     return made[0], made[1]
+
+
+def _bind_both(made: list[socket.socket], port: int) -> None:
+    """A UDP then a TCP socket on ADDRESS:port, appended to `made` as each is opened
+    (so a failure leaves the caller everything to close)."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        sock = socket.socket(socket.AF_INET, kind)
+        made.append(sock)
+        if kind == socket.SOCK_STREAM:  # not UDP: two listeners would share queries
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ADDRESS, port))
+        sock.setblocking(False)
+
+
+def _close(made: list[socket.socket]) -> None:
+    for sock in made:
+        sock.close()
+    made.clear()
 
 
 class EmbeddedDns:

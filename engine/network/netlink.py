@@ -199,9 +199,9 @@ class Netlink:
     cheap (one socket(2) and one bind(2)).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: int = NETLINK_ROUTE) -> None:
         self._sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol
         )
         try:
             self._sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
@@ -242,6 +242,29 @@ class Netlink:
                 yield kind, flags, payload
                 if kind in (NLMSG_DONE, NLMSG_ERROR):
                     return
+
+    def transaction(self, messages: list[tuple[int, int, bytes]], what: str) -> None:
+        """Send (type, flags, payload) messages in one datagram, as a netfilter batch is
+        sent; wait for the ACK of each one that asks for it (NLM_F_ACK); raise the first
+        NACK. The kernel applies such a batch whole or not at all."""
+        frames, pending = b"", set()
+        for kind, flags, payload in messages:
+            seq = next(self._seq)
+            size = _NLMSGHDR.size + len(payload)
+            frames += _NLMSGHDR.pack(size, kind, flags | NLM_F_REQUEST, seq, 0) + payload
+            frames += b"\0" * (_align(size) - size)
+            if flags & NLM_F_ACK:
+                pending.add(seq)
+        self._sock.send(frames)
+        while pending:
+            data = self._sock.recv(1 << 16)
+            pos = 0
+            while pos + _NLMSGHDR.size <= len(data):
+                size, kind, flags, mseq, _pid = _NLMSGHDR.unpack_from(data, pos)
+                if kind == NLMSG_ERROR and mseq in pending:
+                    _raise_nack(data[pos + _NLMSGHDR.size : pos + size], flags, what)
+                    pending.discard(mseq)
+                pos += _align(size)
 
     def request(self, kind: int, flags: int, payload: bytes, what: str) -> list[bytes]:
         """Send one request; return the payloads of the data replies; raise on a NACK."""

@@ -140,6 +140,21 @@ def test_resolv_conf_and_hosts_inside(eng: EngineProcess) -> None:
     assert f"{ip}\tbox" in out
 
 
+def test_a_container_can_serve_dns_on_port_53_and_still_resolve_names(eng: EngineProcess) -> None:
+    """A DNS server in a container (Pi-hole, CoreDNS) binds port 53 on a user network, where
+    127.0.0.11 answers names on redirected ports, as in Docker; its peers reach it on :53."""
+    run_d(eng, "--name", "n3dns", "--network", NET, "busybox", "sh", "-c",
+          "while true; do echo served | nc -l -p 53; done")  # fmt: skip
+    try:
+        script = "nc n3dns 53 </dev/null; nslookup n3dns >/dev/null && echo named"
+        out = eng.docker("run", "--rm", "--network", NET, "busybox", "sh", "-c", script).stdout
+        assert out.split() == ["served", "named"]
+        inside = eng.docker("exec", "n3dns", "nslookup", "n3dns").stdout
+        assert ip_on(eng, "n3dns", NET) in inside  # its own 127.0.0.11 still answers
+    finally:
+        rm(eng, "n3dns")
+
+
 def test_outside_names_are_forwarded_to_the_hosts_resolver(eng: EngineProcess) -> None:
     """The host's resolver answers for this name here; the container must get the same."""
     name = outside_name()

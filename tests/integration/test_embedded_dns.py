@@ -8,11 +8,13 @@ when the test fails.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import socket
 import socketserver
 import struct
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.network import dnsforward, dnswire, netns
+from engine.network import dnsforward, dnsredirect, dnswire, netns
 from engine.network.dns import EmbeddedDns
 from engine.network.dnswire import Message, Question
 
@@ -233,16 +235,33 @@ def addresses(msg: Message) -> list[str]:
     return [r.address() for r in msg.answers]
 
 
-def can_bind_dns(ns: Path) -> bool:
-    """True when nothing holds 127.0.0.11:53 (UDP) in the netns any more."""
+def serving(ns: Path) -> bool:
+    """True while a TCP connection to 127.0.0.11:53 in the netns reaches a listener."""
     with netns.entered(ns):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     with sock:
+        sock.settimeout(10)
         try:
-            sock.bind(("127.0.0.11", 53))
-        except OSError:
+            sock.connect(("127.0.0.11", 53))
+        except ConnectionRefusedError:
             return False
         return True
+
+
+def can_bind_port_53(ns: Path) -> bool:
+    """True when a DNS server of the container's own could bind 0.0.0.0:53 (UDP and TCP)."""
+    made = []
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with netns.entered(ns):
+                made.append(socket.socket(socket.AF_INET, kind))
+            made[-1].bind(("0.0.0.0", 53))
+    except OSError:
+        return False
+    finally:
+        for sock in made:
+            sock.close()
+    return True
 
 
 # --- answers of our own -------------------------------------------------------------------
@@ -466,18 +485,63 @@ def test_add_without_a_netns_is_a_clear_oserror(dns: EmbeddedDns, tmp_path: Path
     plain = tmp_path / "plain"
     plain.write_text("")
     for path in (tmp_path / "missing", plain):
-        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.11:53"):
+        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.11 in network namespace"):
             dns.add("c9", path)
     assert dns.containers() == ["c1"]
 
 
+def test_port_53_stays_free_for_the_containers_own_dns_server(dns: EmbeddedDns, ns: Path) -> None:
+    """Pi-hole, CoreDNS or dnsmasq in a container bind 0.0.0.0:53; as in Docker, that works
+    and 127.0.0.11 still answers (its queries are redirected to the listeners' own ports)."""
+    assert can_bind_port_53(ns)
+    with netns.entered(ns):
+        own_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with own_udp:
+        own_udp.bind(("0.0.0.0", 53))
+        own_udp.settimeout(0.3)
+        assert addresses(ask_udp(ns, query("web"))) == ["10.89.0.2"]
+        with pytest.raises(TimeoutError):
+            own_udp.recv(512)  # the query to 127.0.0.11 never reached the container's server
+    with client(ns, socket.SOCK_STREAM) as sock:
+        sock.sendall(struct.pack(">H", len(query("db"))) + query("db"))
+        assert sorted(addresses(dnswire.parse(recv_frame(sock)))) == ["10.89.0.3", "10.89.0.4"]
+
+
+def test_a_new_server_for_the_same_netns_replaces_the_redirect(
+    ns: Path, upstream: Upstream, resolv_conf: Path
+) -> None:
+    """A daemon restart listens on new ports; the one redirect table then points at them."""
+    for _restart in range(2):
+        with running([upstream.address], resolv_conf) as dns:
+            dns.add("c1", ns)
+            assert addresses(ask_udp(ns, query("web"))) == ["10.89.0.2"]
+    with netns.entered(ns):
+        ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True)
+    assert ruleset.stdout.count("table ip dockyard_dns") == 1
+    assert ruleset.stdout.count("dnat to 127.0.0.11:") == 2  # one for UDP, one for TCP
+
+
+def test_without_nftables_nat_it_listens_on_port_53_itself(
+    ns: Path, upstream: Upstream, resolv_conf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def kernel_without_nftables_nat(address: str, udp: int, tcp: int) -> None:
+        """Stands in for a kernel built without nf_tables NAT (this one has it)."""
+        raise OSError(errno.EPROTONOSUPPORT, "redirect 127.0.0.11:53: no nftables NAT")
+
+    monkeypatch.setattr(dnsredirect, "redirect", kernel_without_nftables_nat)
+    with running([upstream.address], resolv_conf) as dns:
+        dns.add("c1", ns)
+        assert addresses(ask_udp(ns, query("web"))) == ["10.89.0.2"]
+        assert not can_bind_port_53(ns)  # the old way: DNS works, port 53 is taken
+
+
 def test_remove_is_idempotent_and_frees_the_port(dns: EmbeddedDns, ns: Path) -> None:
     dns.add("c1", ns)  # again, same netns: nothing changes
-    assert not can_bind_dns(ns)
+    assert serving(ns)
     dns.remove("c1")
     dns.remove("c1")
     dns.remove("never-added")
-    assert can_bind_dns(ns) and dns.containers() == []
+    assert not serving(ns) and dns.containers() == []
 
 
 def test_stop_closes_every_listener(ns: Path, upstream: Upstream, resolv_conf: Path) -> None:
@@ -486,7 +550,7 @@ def test_stop_closes_every_listener(ns: Path, upstream: Upstream, resolv_conf: P
         with client(ns, socket.SOCK_STREAM):
             dns.stop()
             dns.stop()
-        assert can_bind_dns(ns)
+        assert not serving(ns)
         with pytest.raises(RuntimeError):
             dns.add("c1", ns)
 
