@@ -147,6 +147,9 @@ class Health:
     failing_streak: int = 0
     log: list[ProbeResult] = field(default_factory=list)
 
+    def copy(self) -> Health:
+        return Health(self.status, self.failing_streak, list(self.log))
+
     def to_docker(self) -> dict[str, Any]:
         return {
             "Status": self.status,

@@ -191,11 +191,17 @@ class HealthMonitor:
             if health is None or not self._current(c.id, token):
                 return  # stopped or restarted while the check ran
             since = (parse_rfc3339(result.start) - parse_rfc3339(c.state.started_at)) * NS
-            streak = health.failing_streak
-            changed = health.record(result, cfg, since < cfg.start_period)
-            if changed or health.failing_streak != streak:
-                self._m.store.save(c)  # two fsyncs: not for a log line of a steady state
-            status = health.status
+            updated = health.copy()
+            changed = updated.record(result, cfg, since < cfg.start_period)
+            if changed or updated.failing_streak != health.failing_streak:
+                # On disk before anyone can read it (inspect does not take the lock): a
+                # status a client saw must survive an engine crash. Two fsyncs: so not for
+                # a log line of a steady state.
+                record = c.to_record()
+                record["State"]["Health"] = updated.to_docker()
+                self._m.store.save(c, record)
+            c.state.health = updated
+            status = updated.status
         if changed:
             self._m.event(c, f"health_status: {status}")
 

@@ -51,10 +51,15 @@ def run(
     # so a timed-out check is reported as one, with Docker's message.
     backstop = cfg.timeout / 1e9 + BACKSTOP_GRACE
     ex = ExecSpec(args=list(cfg.args), env=[], cwd="", user="", tty=False, deadline=backstop)
+    exceeded = f"Health check exceeded timeout ({go_duration(cfg.timeout)})"
     try:
-        proc = spawn_exec(init_pid, spec, list(procs), ex)
+        proc = spawn_exec(
+            init_pid, spec, list(procs), ex, startup_timeout=deadline - time.monotonic()
+        )
     except ExecFailed as exc:
         return ProbeResult(start, now_rfc3339(), exc.exit_code, exc.message)
+    except TimeoutError:  # not even started in time (a pause froze it as it joined)
+        return ProbeResult(start, now_rfc3339(), TIMED_OUT, exceeded)
     except (EngineError, OSError) as exc:
         return ProbeResult(start, now_rfc3339(), TIMED_OUT, f"cannot run the check: {exc}")
     try:
@@ -62,8 +67,7 @@ def run(
         output, finished = _collect(proc, deadline)
         if not finished:
             _kill_group(proc)
-            message = f"Health check exceeded timeout ({go_duration(cfg.timeout)})"
-            return ProbeResult(start, now_rfc3339(), TIMED_OUT, message)
+            return ProbeResult(start, now_rfc3339(), TIMED_OUT, exceeded)
         code = proc.wait()
     finally:
         for fd in (proc.stdout_fd, proc.stderr_fd):

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from engine.atomicfile import discard_tree, read_json, write_json
 from engine.containers import names
@@ -88,8 +89,9 @@ class ContainerStore:
             with self._lock:
                 self._reserved.discard(name)
 
-    def save(self, c: Container) -> None:
-        write_json(self.dir(c.id) / RECORD, c.to_record(), mode=0o600)
+    def save(self, c: Container, record: dict[str, Any] | None = None) -> None:
+        """Write `c`'s record (or `record`, a change of it not yet applied to `c`)."""
+        write_json(self.dir(c.id) / RECORD, record or c.to_record(), mode=0o600)
 
     def remove(self, c: Container) -> None:
         with self._lock:

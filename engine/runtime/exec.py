@@ -14,6 +14,8 @@ import socket
 import struct
 import subprocess
 import termios
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +74,7 @@ def spawn_exec(
     cgroup_procs_paths: list[Path],
     ex: ExecSpec,
     detached: bool = False,
+    startup_timeout: float = STARTUP_TIMEOUT,
 ) -> ExecProcess:
     """Start `ex` in the container; raises ExecFailed (126/127) if it cannot run.
 
@@ -108,7 +111,7 @@ def spawn_exec(
         for fd in child_fds:
             os.close(fd)
     try:
-        pid, pty_fd = _handshake(ours, proc)
+        pid, pty_fd = _handshake(ours, proc, startup_timeout)
     except BaseException:
         for end in mine.values():
             if end is not None:
@@ -119,11 +122,20 @@ def spawn_exec(
     return ExecProcess(pid, proc, mine["stdin"], mine["stdout"], mine["stderr"], pty_fd)
 
 
-def _handshake(ours: socket.socket, proc: subprocess.Popen[bytes]) -> tuple[int, int | None]:
+def _handshake(
+    ours: socket.socket, proc: subprocess.Popen[bytes], timeout: float
+) -> tuple[int, int | None]:
     pid, pty = 0, None
-    ours.settimeout(STARTUP_TIMEOUT)
+    deadline = time.monotonic() + timeout
     while True:
-        msg, fds, _flags, _addr = socket.recv_fds(ours, 65536, 1)
+        ours.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ours, 65536, 1)
+        except TimeoutError:
+            _abandon(proc)
+            if pty is not None:
+                os.close(pty)
+            raise
         if not msg:
             break
         if msg.startswith(b"pid:"):
@@ -140,3 +152,13 @@ def _handshake(ours: socket.socket, proc: subprocess.Popen[bytes]) -> tuple[int,
         status = proc.wait()
         raise ExecFailed(f"exec helper exited with {status} before starting the command", 126)
     return pid, pty
+
+
+def _abandon(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a helper that did not start its command in time, and reap it on a thread.
+
+    A pause that caught it joining the container's cgroup froze it there, before
+    it forked: it dies, the command never having run, at the thaw, which may be
+    much later than this caller can wait."""
+    proc.kill()
+    threading.Thread(target=proc.wait, name="exec-reap", daemon=True).start()
