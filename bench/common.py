@@ -33,12 +33,16 @@ from tests.registry import push_oci_layout, run_registry  # noqa: E402
 
 IMAGES = REPO / ".cache" / "test-images"
 RESULTS = REPO / "bench" / "results"
-PODMAN_BRIDGE = "cni-podman0"
+PODMAN_BRIDGES = "cni-podman*"  # CNI's bridges, one per network; left behind by CNI
 PODMAN_CONF = """[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 
 [engine]
 runtime = "runc"
+
+[network]
+network_backend = "cni"
+network_config_dir = "{networks}"
 """
 
 
@@ -102,12 +106,11 @@ def podman_with_busybox() -> Iterator[Podman]:
     images = ensure_images()
     tmp = Path(tempfile.mkdtemp(prefix="dy-bench-podman-"))
     conf = tmp / "containers.conf"
-    conf.write_text(PODMAN_CONF)
+    conf.write_text(PODMAN_CONF.format(networks=tmp / "networks"))  # networks made here stay here
     root, runroot = tmp / "root", tmp / "run"
     env = {**os.environ, "CONTAINERS_CONF": str(conf)}
     argv = ["podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay"]
-    bridge = Path("/sys/class/net") / PODMAN_BRIDGE
-    bridge_existed = bridge.exists()
+    bridges_before = set(Path("/sys/class/net").glob(PODMAN_BRIDGES))
     try:
         dest = f"containers-storage:[overlay@{root}+{runroot}]localhost/busybox:latest"
         subprocess.run(
@@ -122,8 +125,8 @@ def podman_with_busybox() -> Iterator[Podman]:
         for mnt in mounts_under(tmp):
             subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
-        if not bridge_existed and bridge.exists():  # CNI leaves its bridge behind
-            subprocess.run(["ip", "link", "del", PODMAN_BRIDGE], capture_output=True, check=False)
+        for bridge in set(Path("/sys/class/net").glob(PODMAN_BRIDGES)) - bridges_before:
+            subprocess.run(["ip", "link", "del", bridge.name], capture_output=True, check=False)
 
 
 # -- measuring --------------------------------------------------------------------------

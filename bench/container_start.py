@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Container start latency: `docker run --rm busybox true` through our engine versus
 `podman run --rm busybox true` (runc, explicit ulimits, private storage), N runs each after
-warmups, with the default network and with --network none.
+warmups, with the default network, with --network none, and on a user network (which adds
+the embedded DNS: its listeners and the redirect of 127.0.0.11:53).
 
 Usage: .venv/bin/python bench/container_start.py [--runs 20] [--warmup 2]
 Writes bench/results/container_start.json.
@@ -25,7 +26,12 @@ from common import (
     write_result,
 )
 
-VARIANTS = {"default network": [], "--network none": ["--network", "none"]}
+USER_NET = "bench-start"
+VARIANTS = {
+    "default network": [],
+    "--network none": ["--network", "none"],
+    "user network": ["--network", USER_NET],
+}
 
 
 def measure(cmd: list[str], env: dict[str, str], runs: int, warmup: int) -> list[float]:
@@ -37,6 +43,7 @@ def measure(cmd: list[str], env: dict[str, str], runs: int, warmup: int) -> list
 def bench_ours(runs: int, warmup: int) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     with engine_with_busybox() as ours:
+        timed_run(["docker", "network", "create", USER_NET], ours.engine.env)
         for name, extra in VARIANTS.items():
             cmd = ["docker", "run", "--rm", *extra, ours.image, "true"]
             try:
@@ -49,6 +56,10 @@ def bench_ours(runs: int, warmup: int) -> dict[str, dict[str, object]]:
 def bench_podman(runs: int, warmup: int) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     with podman_with_busybox() as pm:
+        try:
+            timed_run([*pm.argv, "network", "create", USER_NET], pm.env)
+        except RuntimeError as e:  # the variant then fails with its own error
+            print(f"podman network create: {e}", file=sys.stderr)
         for name, extra in VARIANTS.items():
             cmd = [*pm.argv, "run", "--rm", *extra, pm.image, "true"]
             try:
