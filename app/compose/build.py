@@ -60,7 +60,8 @@ def must_build(client: EngineClient, project: Project, service: str, rebuild: bo
 def build_params(
     project: Project, service: str, dockerfile: str, no_cache: bool, pull: bool
 ) -> dict[str, Any]:
-    """The POST /build query for a service (classic builder parameters)."""
+    """The POST /build query for a service (classic builder parameters). `no_cache` and
+    `pull` (the command's flags) add to the file's own `build.no_cache` and `build.pull`."""
     svc = project.services[service]
     spec = svc["build"]
     params: dict[str, Any] = {
@@ -68,8 +69,8 @@ def build_params(
         "dockerfile": dockerfile,
         "rm": True,
         "forcerm": True,
-        "nocache": no_cache or None,
-        "pull": pull or None,
+        "nocache": (no_cache or spec.get("no_cache") is True) or None,
+        "pull": (pull or spec.get("pull") is True) or None,
         "target": spec.get("target") or None,
         "networkmode": spec.get("network") or None,
     }

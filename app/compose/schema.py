@@ -42,9 +42,13 @@ def validator() -> jsonschema.Draft7Validator:
 
 def _modernize(schema: dict[str, Any]) -> dict[str, Any]:
     """Later additions of the spec that compose v2 accepts and the pinned schema predates:
-    a top-level `name:`, booleans as values of an environment or label map, and the long
-    port syntax's `host_ip`, `name`, `app_protocol` and string `published` ranges."""
+    a top-level `name:`, booleans as values of an environment or label map, the long
+    port syntax's `host_ip`, `name`, `app_protocol` and string `published` ranges, and
+    the build's `no_cache` and `pull`."""
     schema["properties"].setdefault("name", {"type": "string"})
+    build = schema["definitions"]["service"]["properties"]["build"]["oneOf"][1]["properties"]
+    for key in ("no_cache", "pull"):
+        build.setdefault(key, {"type": "boolean"})
     port = schema["definitions"]["service"]["properties"]["ports"]["items"]["oneOf"][2]
     port["properties"]["published"] = {"type": ["string", "integer"]}
     for key in ("host_ip", "name", "app_protocol"):

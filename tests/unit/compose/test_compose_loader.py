@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.compose import envfile
+from app.compose import build, envfile
 from app.compose.errors import ComposeError
 from app.compose.project import Options, load
 
@@ -147,6 +147,22 @@ def test_build_string_is_the_context_and_names_the_image_after_project_and_servi
     web = p.services["web"]
     assert web["build"] == {"context": str(tmp_path / "web"), "dockerfile": "Dockerfile"}
     assert web["image"] == "shop-web"
+
+
+def test_build_no_cache_and_pull_in_the_file_reach_the_build(tmp_path: Path) -> None:
+    text = """\
+        services:
+          web: {build: {context: web, no_cache: true, pull: true}}
+          api: {build: {context: api}}
+        """
+    p = project_of(tmp_path, text)
+    assert build.build_params(p, "web", "Dockerfile", False, False)["nocache"] is True
+    assert build.build_params(p, "web", "Dockerfile", False, False)["pull"] is True
+    api = build.build_params(p, "api", "Dockerfile", False, False)
+    assert "nocache" not in api and "pull" not in api
+    assert build.build_params(p, "api", "Dockerfile", True, True)["nocache"] is True  # flags
+    with pytest.raises(ComposeError, match=r"compose.yaml:2: services.web.build.no_cache"):
+        project_of(tmp_path, "services:\n  web: {build: {context: web, no_cache: sometimes}}\n")
 
 
 def test_build_mapping_keeps_image_target_and_resolves_args(tmp_path: Path) -> None:
