@@ -12,10 +12,8 @@ later) by itself, for a daemon killed while a check runs.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import selectors
-import signal
 import subprocess
 import threading
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 from engine.containers.health import HealthConfig, ProbeResult, go_duration, truncate_output
 from engine.errors import EngineError
 from engine.runtime.exec import ExecProcess, spawn_exec
+from engine.runtime.reaper import kill_session
 from engine.runtime.shim_client import ExecFailed
 from engine.runtime.spec import ContainerSpec, ExecSpec
 from engine.timefmt import now_rfc3339
@@ -120,10 +119,7 @@ def cancel(proc: ExecProcess) -> None:
     The helper has not exited (it waits for the command), so the command's pid
     is still the command's: no other process can have been given it."""
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):  # not yet its own group leader
-            os.kill(proc.pid, signal.SIGKILL)
+        kill_session(proc.pid)
 
 
 def _kill_group(proc: ExecProcess) -> None:

@@ -15,14 +15,13 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
 import sys
 from typing import Any, NoReturn
 
 # Imported before entering the container: its root has no Python library.
 from engine.runtime import init
-from engine.runtime.reaper import status_code
+from engine.runtime.reaper import kill_session, status_code
 from engine.runtime.syscalls import LinuxSyscalls
 from engine.runtime.user import with_home
 
@@ -101,10 +100,7 @@ def wait(child: int, deadline: float) -> int:
         pidfd = os.pidfd_open(child)
         try:
             if not select.select([pidfd], [], [], deadline)[0]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child, signal.SIGKILL)
-                with contextlib.suppress(ProcessLookupError):  # killed before its setsid
-                    os.kill(child, signal.SIGKILL)
+                kill_session(child)
         finally:
             os.close(pidfd)
     return os.waitpid(child, 0)[1]

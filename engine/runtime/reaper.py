@@ -24,6 +24,15 @@ FORWARDED = [
 ]
 
 
+def kill_session(leader: int) -> None:
+    """SIGKILL a command and everything in its process group (it leads its own session),
+    and the command itself if it is killed before its setsid; gone is fine."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(leader, signal.SIGKILL)
+
+
 def status_code(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
