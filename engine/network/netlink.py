@@ -222,10 +222,16 @@ class Netlink:
 
     # -- transport -----------------------------------------------------------
 
-    def _send(self, kind: int, flags: int, payload: bytes) -> int:
+    def _frame(self, kind: int, flags: int, payload: bytes) -> tuple[int, bytes]:
+        """(its sequence number, one request message padded to 4 bytes)."""
         seq = next(self._seq)
-        header = _NLMSGHDR.pack(_NLMSGHDR.size + len(payload), kind, flags | NLM_F_REQUEST, seq, 0)
-        self._sock.send(header + payload)
+        size = _NLMSGHDR.size + len(payload)
+        header = _NLMSGHDR.pack(size, kind, flags | NLM_F_REQUEST, seq, 0)
+        return seq, header + payload + b"\0" * (_align(size) - size)
+
+    def _send(self, kind: int, flags: int, payload: bytes) -> int:
+        seq, frame = self._frame(kind, flags, payload)
+        self._sock.send(frame)
         return seq
 
     def _replies(self, seq: int) -> Iterator[tuple[int, int, bytes]]:
@@ -249,10 +255,8 @@ class Netlink:
         NACK. The kernel applies such a batch whole or not at all."""
         frames, pending = b"", set()
         for kind, flags, payload in messages:
-            seq = next(self._seq)
-            size = _NLMSGHDR.size + len(payload)
-            frames += _NLMSGHDR.pack(size, kind, flags | NLM_F_REQUEST, seq, 0) + payload
-            frames += b"\0" * (_align(size) - size)
+            seq, frame = self._frame(kind, flags, payload)
+            frames += frame
             if flags & NLM_F_ACK:
                 pending.add(seq)
         self._sock.send(frames)
